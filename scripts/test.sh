@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a fresh Debian machine, then runs them all.
+# Used as is by .ci/run; safe to re-run (installs are idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian peers the end-to-end tests drive (none yet for the storage core; later issues add
+# prometheus, prometheus-node-exporter, graphite-carbon ...). Listed here so there is one place.
+DEBIAN_PACKAGES=()
+if [ ${#DEBIAN_PACKAGES[@]} -gt 0 ]; then
+  missing=()
+  for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}"
+  fi
+fi
+
+python3 -m pip install -q -e '.[test]'
+python3 -m ruff check .
+python3 -m pytest -q "$@"
