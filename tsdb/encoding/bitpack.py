@@ -58,8 +58,8 @@ def pack_lsb(
 ) -> np.ndarray:
     """Pack ``values[i]`` into ``widths[i]`` bits at increasing bit offsets (LSB first).
 
-    Values wider than their field are truncated to it. Returns uint64 words (one pad word at
-    the end). ``offsets``/``total_bits`` may be passed when the caller already has them.
+    Values wider than their field are truncated to it. Returns uint64 words (zero padded).
+    ``offsets``/``total_bits`` may be passed when the caller already has them.
     """
     values = np.asarray(values, dtype=np.uint64)
     widths = np.asarray(widths, dtype=np.int64)
@@ -72,10 +72,10 @@ def pack_lsb(
     shift = (offsets & 63).astype(np.uint64)
     v = values & MASKS[widths]
     _sum_into(words, word_idx, v << shift)
+    # a word boundary is crossed by at most one field, so spills never collide
     spills = np.flatnonzero((offsets & 63) + widths > 64)
     if len(spills):
-        back = (U64(64) - shift[spills]) & U64(63)
-        _sum_into(words, word_idx[spills] + 1, v[spills] >> back)
+        words[word_idx[spills] + 1] += v[spills] >> (U64(64) - shift[spills])
     return words
 
 
@@ -98,21 +98,21 @@ def pack_msb(values: np.ndarray, widths: np.ndarray) -> tuple[bytes, int]:
     """
     values = np.asarray(values, dtype=np.uint64)
     widths = np.asarray(widths, dtype=np.int64)
-    offsets, total_bits = exclusive_offsets(widths)
+    ends = np.cumsum(widths)
+    total_bits = int(ends[-1]) if len(ends) else 0
     words = np.zeros(words_for_bits(total_bits), dtype=np.uint64)
     if len(values):
         v = values & MASKS[widths]
-        word_idx = offsets >> 6
-        end_in_word = (offsets & 63) + widths  # 0..127
-        fits = end_in_word <= 64
-        # fields that fit: shift up so their last bit sits at position 64 - end_in_word
-        up = np.where(fits, 64 - end_in_word, 0).astype(np.uint64)
-        down = np.where(fits, 0, end_in_word - 64).astype(np.uint64)
-        _sum_into(words, word_idx, (v << up) >> down)
-        spills = np.flatnonzero(~fits)
+        # anchor every field at its LAST bit: it sits in word (end - 1) // 64 with
+        # (-end) % 64 free bits below it; a field crossing into that word from the previous
+        # one spills its high bits there (one field per boundary, so no collisions)
+        last_word = (ends - 1) >> 6
+        free = (-ends) & 63
+        _sum_into(words, last_word, v << free.astype(np.uint64))
+        spills = np.flatnonzero(free + widths > 64)
         if len(spills):
-            up_next = (128 - end_in_word[spills]).astype(np.uint64)
-            _sum_into(words, word_idx[spills] + 1, v[spills] << up_next)
+            back = (64 - free[spills]).astype(np.uint64)
+            words[last_word[spills] - 1] += v[spills] >> back
     n_bytes = (total_bits + 7) // 8
     return words.astype(">u8").tobytes()[:n_bytes], total_bits
 
