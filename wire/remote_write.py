@@ -1,0 +1,278 @@
+"""Remote write 1.0: decompressed ``prometheus.WriteRequest`` bytes -> plain numpy arrays.
+
+Prometheus sends ~2000 ``TimeSeries`` per request, each holding its full label set and
+exactly one sample. Building protobuf objects for that costs ~10 ms per request, so the
+decoder works on bytes (design.md, "Hot-path habits"):
+
+1. parse with ``WriteRequestRaw`` (``timeseries`` as ``repeated bytes``): no objects built;
+2. join the series bytes and walk their leading ``Label`` records with numpy, all series
+   in step (one iteration per label, at most 64): tag ``0x0a``, minimal 1- or 2-byte
+   length, inside the series. Where the walk stops, the labels end: the bytes before are
+   the series key;
+3. the rest of the series must be exactly one ``Sample`` record in the shape gogo-protobuf
+   writes: ``12 10 09 <8-byte double> 10 <6-byte varint>`` (18 bytes) or, for value 0.0,
+   ``12 07 10 <6-byte varint>`` (9 bytes). Timestamps between 1971 and 2109 take 6 varint
+   bytes. Tags, lengths and varint continuation bits are checked for all series at once;
+4. series that fail any check (several samples, exemplars, histograms, unknown fields,
+   another field order, other varint sizes...) take the reference path: the full generated
+   schema (``TimeSeriesRaw``: labels as bytes, everything else parsed and validated).
+
+Both paths give identical results on every input (or both raise WireError);
+``decode_write_request(body, fast_path=False)`` runs the reference path alone (tests
+compare the two).
+
+A series key is the concatenation of the series' ``Label`` records (tag 0x0a, minimal
+length varint, payload) in wire order, payload bytes untouched. Equal keys mean equal label
+sets; the converse holds for canonical writers (Prometheus), so a store interns by key and
+resolves a key it has not seen with ``parse_label_bytes``. The label payloads are not
+validated here: ``parse_label_bytes`` does that (strict UTF-8) once per new key, so invalid
+labels surface when the store first meets the key, never silently.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+from google.protobuf.message import DecodeError, Message
+
+from wire.errors import WireError
+from wire.pbdiag import explain
+from wire.proto import raw_pb2, types_pb2
+
+__all__ = ["WriteBatch", "decode_write_request", "parse_label_bytes"]
+
+
+@dataclass
+class WriteBatch:
+    """The float samples of one write request and the series each belongs to."""
+
+    # One key per TimeSeries message, in wire order (a label set may repeat): its Label records.
+    series_keys: list[bytes]
+    sample_series: np.ndarray  # int64 per sample: index into series_keys
+    timestamps: np.ndarray  # int64 ms per sample
+    values: np.ndarray  # float64 per sample, raw bits preserved (stale-marker NaNs intact)
+    histograms: int = 0  # native histogram samples seen (not decoded yet)
+    exemplars: int = 0
+    metadata: int = 0  # MetricMetadata entries seen (not decoded)
+
+
+def decode_write_request(body: bytes, *, fast_path: bool = True) -> WriteBatch:
+    """Decode a snappy-decompressed ``prometheus.WriteRequest``; WireError if malformed."""
+    if not fast_path:
+        return _decode_reference(body)
+    request = _parse(raw_pb2.WriteRequestRaw, body)
+    series = list(request.timeseries)
+    n_metadata = len(request.metadata)
+    if n_metadata:
+        _parse(raw_pb2.WriteRequestMetadata, body)
+    if not series:
+        return _empty_batch(n_metadata)
+    scan = _scan_single_sample(series)
+    if np.count_nonzero(scan.fast) == len(series):
+        return WriteBatch(scan.keys, np.arange(len(series), dtype=np.int64), scan.timestamps,
+                          scan.values, metadata=n_metadata)
+    return _merge_slow_series(series, scan, n_metadata)
+
+
+def parse_label_bytes(raw: bytes) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a series key, in wire order; WireError unless strict UTF-8."""
+    try:
+        labels = types_pb2.Labels.FromString(raw).labels
+    except DecodeError:
+        why = explain(raw, types_pb2.Labels.DESCRIPTOR) or "malformed protobuf"
+        raise WireError(f"invalid label set: {why}") from None
+    return [(label.name, label.value) for label in labels]
+
+
+# --- reference path ---------------------------------------------------------------------
+
+
+def _decode_reference(body: bytes) -> WriteBatch:
+    """Full generated-schema parse of every series (slow, obviously correct)."""
+    request = _parse(raw_pb2.WriteRequestView, body)
+    keys: list[bytes] = []
+    counts: list[int] = []
+    all_ts: list[np.ndarray] = [np.empty(0, np.int64)]
+    all_vals: list[np.ndarray] = [np.empty(0, np.float64)]
+    histograms = exemplars = 0
+    for ts in request.timeseries:
+        keys.append(_label_key(ts))
+        t, v = _samples_of(ts)
+        counts.append(len(t))
+        all_ts.append(t)
+        all_vals.append(v)
+        histograms += len(ts.histograms)
+        exemplars += len(ts.exemplars)
+    sample_series = np.repeat(np.arange(len(keys), dtype=np.int64),
+                              np.array(counts, dtype=np.int64))
+    return WriteBatch(keys, sample_series, np.concatenate(all_ts), np.concatenate(all_vals),
+                      histograms, exemplars, len(request.metadata))
+
+
+def _merge_slow_series(series: list[bytes], scan: _Scan, n_metadata: int) -> WriteBatch:
+    """Decode the series the fast path could not vouch for; merge in wire order."""
+    keys = scan.keys
+    counts = scan.fast.astype(np.int64)
+    slow_ts: list[np.ndarray] = []
+    slow_vals: list[np.ndarray] = []
+    histograms = exemplars = 0
+    for i in np.flatnonzero(~scan.fast).tolist():
+        ts = _parse(raw_pb2.TimeSeriesRaw, series[i], f"timeseries[{i}]")
+        keys[i] = _label_key(ts)
+        t, v = _samples_of(ts)
+        counts[i] = len(t)
+        slow_ts.append(t)
+        slow_vals.append(v)
+        histograms += len(ts.histograms)
+        exemplars += len(ts.exemplars)
+
+    sample_series = np.repeat(np.arange(len(series), dtype=np.int64), counts)
+    from_fast = np.repeat(scan.fast, counts)
+    timestamps = np.empty(len(sample_series), dtype=np.int64)
+    bits = np.empty(len(sample_series), dtype=np.uint64)
+    timestamps[from_fast] = scan.timestamps[scan.fast]
+    bits[from_fast] = scan.values.view(np.uint64)[scan.fast]
+    timestamps[~from_fast] = np.concatenate(slow_ts)
+    bits[~from_fast] = np.concatenate(slow_vals).view(np.uint64)
+    return WriteBatch(keys, sample_series, timestamps, bits.view(np.float64),
+                      histograms, exemplars, n_metadata)
+
+
+def _label_key(ts: raw_pb2.TimeSeriesRaw) -> bytes:
+    # Serializing only the raw label payloads re-frames them canonically: 0x0a, length.
+    return raw_pb2.TimeSeriesRaw(labels=ts.labels).SerializeToString()
+
+
+def _samples_of(ts: raw_pb2.TimeSeriesRaw) -> tuple[np.ndarray, np.ndarray]:
+    samples = ts.samples
+    n = len(samples)
+    t = np.fromiter((s.timestamp for s in samples), dtype=np.int64, count=n)
+    v = np.fromiter((s.value for s in samples), dtype=np.float64, count=n)
+    return t, v
+
+
+def _parse(cls: type[Message], data: bytes, path: str = "") -> Message:
+    """``cls.FromString(data)``; on failure a WireError naming the field at fault."""
+    try:
+        return cls.FromString(data)
+    except DecodeError:
+        why = explain(data, cls.DESCRIPTOR, path) or "malformed protobuf"
+        where = f" (byte offsets within {path})" if path else ""
+        raise WireError(f"invalid WriteRequest: {why}{where}") from None
+
+
+def _empty_batch(n_metadata: int) -> WriteBatch:
+    return WriteBatch([], np.empty(0, np.int64), np.empty(0, np.int64),
+                      np.empty(0, np.float64), metadata=n_metadata)
+
+
+# --- fast path --------------------------------------------------------------------------
+
+_WINDOW = 24  # bytes of tail read per series: the 18-byte sample record, rounded to words
+_PAD = bytes(_WINDOW)  # lets every gather below read past the end of the last series
+
+
+def _label_advance_table() -> np.ndarray:
+    """Bytes taken by a Label record whose length varint starts with bytes (b1, b2).
+
+    Indexed by ``b1 | b2 << 8``. Only minimal 1- and 2-byte lengths are accepted; any
+    other header maps to a huge advance, which never fits inside a series.
+    """
+    b1 = np.arange(1 << 16) & 0xFF
+    b2 = np.arange(1 << 16) >> 8
+    advance = np.full(1 << 16, 1 << 40, dtype=np.int64)
+    one = b1 < 0x80
+    advance[one] = 2 + b1[one]
+    two = ~one & (b2 > 0) & (b2 < 0x80)
+    advance[two] = 3 + ((b1[two] & 0x7F) | (b2[two] << 7))
+    return advance
+
+
+_LABEL_ADVANCE = _label_advance_table()
+_LABEL_TAG = 0x0A
+_MAX_LABELS_WALKED = 64
+_DROP_FULL_SAMPLE = operator.itemgetter(slice(None, -18))
+# The tail of a series is read as three little-endian words: bytes 0-7, 8-15, 16-23.
+# Sample with a value: 12 10 | 09 <8-byte double> | 10 <6-byte varint>; as (mask, want):
+_FULL_0 = (np.uint64(0x0000_0000_00FF_FFFF), np.uint64(0x0000_0000_0009_1012))
+_FULL_1 = (np.uint64(0x8080_8080_FF00_0000), np.uint64(0x8080_8080_1000_0000))
+_FULL_2 = (np.uint64(0x8080), np.uint64(0x0080))
+# Sample with value 0.0 (omitted by proto3 writers): 12 07 | 10 <6-byte varint>.
+_ZERO_0 = (np.uint64(0x8080_8080_80FF_FFFF), np.uint64(0x8080_8080_8010_0712))
+_ZERO_1 = (np.uint64(0x80), np.uint64(0x00))
+
+
+def _u64(value: int) -> np.uint64:
+    return np.uint64(value)
+
+
+@dataclass
+class _Scan:
+    fast: np.ndarray  # bool per series: labels + one sample, decoded below
+    keys: list[bytes]  # label bytes (valid where fast)
+    timestamps: np.ndarray  # int64 (valid where fast)
+    values: np.ndarray  # float64 (valid where fast)
+
+
+def _scan_single_sample(series: list[bytes]) -> _Scan:
+    lengths = np.fromiter(map(len, series), dtype=np.int64, count=len(series))
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    joined = b"".join([*series, _PAD])
+    buf = np.frombuffer(joined, dtype=np.uint8)
+
+    label_end = _walk_labels(buf, starts, ends)
+    # row p: the three little-endian words starting at byte p (unaligned reads)
+    word_rows = np.ndarray((len(joined) - _WINDOW + 1, 3), "<u8", joined, 0, (1, 8))
+    w0, w1, w2 = np.ascontiguousarray(word_rows[label_end].T)
+    tail_len = ends - label_end
+    full = ((tail_len == 18) & (w0 & _FULL_0[0] == _FULL_0[1]) & (w1 & _FULL_1[0] == _FULL_1[1])
+            & (w2 & _FULL_2[0] == _FULL_2[1]))
+    after_tag = (w0 >> _u64(24)) | (w1 << _u64(40))  # bytes 3-10: the value (full shape)
+    varint = (w1 >> _u64(32)) | (w2 << _u64(32))  # bytes 12-17: the timestamp (full shape)
+    fast = full
+    if np.count_nonzero(tail_len == 9):
+        zero = ((tail_len == 9) & (w0 & _ZERO_0[0] == _ZERO_0[1])
+                & (w1 & _ZERO_1[0] == _ZERO_1[1]))
+        varint = np.where(zero, after_tag, varint)  # zero shape: timestamp at bytes 3-8
+        fast = full | zero
+    if np.count_nonzero(full) != len(full):
+        after_tag[~full] = 0
+    timestamps = _varint48(varint)
+
+    # Keys: the label bytes. Slicing a constant 18-byte tail off every series runs in C;
+    # the other series (value-0 samples, slow path) are re-sliced one by one.
+    keys = list(map(_DROP_FULL_SAMPLE, series))
+    key_lengths = label_end - starts
+    for i in np.flatnonzero(tail_len != 18).tolist():
+        keys[i] = series[i][:key_lengths[i]]
+    return _Scan(fast, keys, timestamps, after_tag.view(np.float64))
+
+
+def _walk_labels(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per series, the offset where its leading run of well-formed Label records ends.
+
+    Stops after ``_MAX_LABELS_WALKED`` records: a series with more labels is left on a
+    Label tag, fails the sample check and takes the slow path (bounded work per request).
+    """
+    len_byte_1, len_byte_2 = buf[1:], buf[2:]  # at index p: the bytes after a tag at p
+    pos = starts.copy()
+    for _ in range(_MAX_LABELS_WALKED):
+        header = len_byte_1.take(pos) | np.left_shift(len_byte_2.take(pos), 8, dtype=np.uint16)
+        nxt = pos + _LABEL_ADVANCE.take(header)
+        more = (buf.take(pos) == _LABEL_TAG) & (nxt <= ends)
+        if not np.count_nonzero(more):
+            return pos
+        np.copyto(pos, nxt, where=more)
+    return pos
+
+
+def _varint48(x: np.ndarray) -> np.ndarray:
+    """Decode 6-byte varints held in the low 48 bits of uint64 words (little-endian)."""
+    x = x & _u64(0x7F7F_7F7F_7F7F)
+    x = (x & _u64(0x007F_007F_007F)) | ((x & _u64(0x7F00_7F00_7F00)) >> _u64(1))
+    x = (x & _u64(0x0000_3FFF_0000_3FFF)) | ((x & _u64(0x3FFF_0000_3FFF_0000)) >> _u64(2))
+    x = (x & _u64(0x0FFF_FFFF)) | ((x & _u64(0x0FFF_FFFF_0000_0000)) >> _u64(4))
+    return x.view(np.int64)
