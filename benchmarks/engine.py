@@ -1,11 +1,12 @@
 """Storage engine: write throughput with the commit log on, select speed, memory per series.
 
-    python benchmarks/engine.py --corpus /tmp/rw10k [--threads 4] [--fsync]
+    python benchmarks/engine.py --corpus /tmp/rw10k [--clients 8] [--no-fsync]
 
 * ``write_msamples_per_s``: the corpus' samples replayed in-process as batches of 2000
-  samples (one per series, like Prometheus' remote-write requests) by ``--threads`` writer
-  threads; every ``Database.write`` returns only after the commit log holds the batch
-  (group commit; fsync on unless ``--no-fsync``). Series are created before the clock starts.
+  samples (one per series, like Prometheus' remote-write requests) by ``--clients``
+  concurrent writers on one asyncio loop, the way the HTTP server will run them: each
+  appends a batch and awaits its group commit (fsync on unless ``--no-fsync``) before the
+  next. Series are created before the clock starts.
 * ``select_msamples_per_s``: after a flush, every series over the whole range, selected and
   decoded from the block files.
 * ``rss_bytes_per_series_100k`` / ``_1m``: a fresh process creates that many series with
@@ -17,12 +18,12 @@ JSON summary on the last line.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -50,7 +51,7 @@ def db_options(fsync: bool) -> DatabaseOptions:
     return DatabaseOptions(fsync=fsync, namespaces=(NamespaceOptions(retention_ms=0),))
 
 
-def bench_write_select(corpus: str, threads: int, fsync: bool) -> dict:
+def bench_write_select(corpus: str, clients: int, fsync: bool) -> dict:
     from rwcorpus import load_corpus_samples
 
     labels, ts, vals, offsets = load_corpus_samples(corpus)
@@ -68,23 +69,20 @@ def bench_write_select(corpus: str, threads: int, fsync: bool) -> dict:
         sids = db.series_ids_for_keys([labels_key(tuple(map(tuple, ls))) for ls in labels])
         b_sid = sids[b_sid]
         next_batch = iter(range(len(bounds) - 1))
-        lock = threading.Lock()
 
-        def writer() -> None:
-            while True:
-                with lock:
-                    i = next(next_batch, None)
-                if i is None:
-                    return
+        async def client() -> None:
+            # what a remote-write handler does: append on the event loop, then await the
+            # group commit that makes the batch durable
+            for i in next_batch:
                 a, b = bounds[i], bounds[i + 1]
-                db.write(b_sid[a:b], b_t[a:b], b_v[a:b])
+                result = db.append(b_sid[a:b], b_t[a:b], b_v[a:b])
+                await db.wait_durable_async(result.position)
+
+        async def run_clients() -> None:
+            await asyncio.gather(*(client() for _ in range(clients)))
 
         t0 = time.perf_counter()
-        workers = [threading.Thread(target=writer) for _ in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+        asyncio.run(run_clients())
         write_s = time.perf_counter() - t0
         fsyncs = db.commitlog.stats().get("fsyncs", 0)
 
@@ -105,7 +103,7 @@ def bench_write_select(corpus: str, threads: int, fsync: bool) -> dict:
     return {
         "samples": len(ts),
         "write_msamples_per_s": round(len(ts) / write_s / 1e6, 3),
-        "write_threads": threads,
+        "write_clients": clients,
         "fsync": fsync,
         "fsyncs": fsyncs,
         "flush_seconds": round(flush_s, 2),
@@ -143,7 +141,8 @@ def rss_per_series(n: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", help="rwgen corpus directory")
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=8,
+                    help="concurrent writers (like remote-write connections)")
     ap.add_argument("--no-fsync", action="store_true")
     ap.add_argument("--rss-only", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--skip-rss", action="store_true")
@@ -154,7 +153,7 @@ def main() -> None:
     tune_allocator()
     summary: dict = {}
     if args.corpus:
-        summary.update(bench_write_select(args.corpus, args.threads, not args.no_fsync))
+        summary.update(bench_write_select(args.corpus, args.clients, not args.no_fsync))
     if not args.skip_rss:
         for n, name in ((100_000, "100k"), (1_000_000, "1m")):
             out = subprocess.run([sys.executable, __file__, "--rss-only", str(n)],

@@ -17,7 +17,7 @@ import numpy as np
 from tsdb.storage.samples import Samples, merge_newest_wins, select_sorted, sort_dedup
 
 _RUN_SAMPLES = 1 << 20   # sort the tail into a run at this size
-_MAX_RUNS = 6
+_FANIN = 8               # merge this many runs of one level into one run of the next
 
 
 class _Tail:
@@ -57,6 +57,7 @@ class Head:
         self._lock = threading.RLock()
         self._tail = _Tail()
         self._runs: list[Samples] = []
+        self._levels: list[int] = []  # per run; non-increasing from oldest to newest
         self.min_time = np.iinfo(np.int64).max
         self.max_time = np.iinfo(np.int64).min
 
@@ -81,13 +82,15 @@ class Head:
     def _compact_tail(self) -> None:
         if self._tail.n:
             self._runs.append(sort_dedup(self._tail.drain()))
-        # size-tiered: merge the newest runs while the newer one is not much smaller
-        while len(self._runs) > 1 and (
-            len(self._runs) > _MAX_RUNS or len(self._runs[-1]) * 2 >= len(self._runs[-2])
-        ):
-            newer = self._runs.pop()
-            older = self._runs.pop()
-            self._runs.append(merge_newest_wins([older, newer]))
+            self._levels.append(0)
+        # tiered: _FANIN runs of one level become one run of the next, so a sample is
+        # merged about log_FANIN(head size / run size) times and reads see few runs
+        while len(self._levels) >= _FANIN and len(set(self._levels[-_FANIN:])) == 1:
+            level = self._levels[-1]
+            merged = merge_newest_wins(self._runs[-_FANIN:])
+            del self._runs[-_FANIN:], self._levels[-_FANIN:]
+            self._runs.append(merged)
+            self._levels.append(level + 1)
 
     def _sorted_runs(self) -> list[Samples]:
         self._compact_tail()
@@ -112,21 +115,26 @@ class Head:
         """Remove and return every sample with lo <= t < hi (sorted, deduplicated)."""
         with self._lock:
             runs = self._sorted_runs()
-            taken, kept = [], []
-            for r in runs:
+            taken, kept, levels = [], [], []
+            for r, level in zip(runs, self._levels, strict=True):
                 inside = (r.t >= lo) & (r.t < hi)
+                if not inside.any():
+                    kept.append(r)
+                    levels.append(level)
+                    continue
                 taken.append(r.take(np.flatnonzero(inside)))
                 rest = r.take(np.flatnonzero(~inside))
                 if len(rest):
                     kept.append(rest)
-            self._runs = kept
+                    levels.append(level)
+            self._runs, self._levels = kept, levels
             self._recompute_bounds()
         return merge_newest_wins(taken)
 
     def take_all(self) -> Samples:
         with self._lock:
             runs = self._sorted_runs()
-            self._runs = []
+            self._runs, self._levels = [], []
             self._recompute_bounds()
         return merge_newest_wins(runs)
 

@@ -52,11 +52,13 @@ def sort_dedup(s: Samples) -> Samples:
     if len(s) == 0:
         return s
     order = sort_order(s.sid, s.t)
-    sid, t = s.sid[order], s.t[order]
-    last = np.ones(len(order), dtype=bool)
-    last[:-1] = (sid[1:] != sid[:-1]) | (t[1:] != t[:-1])
-    keep = order[last]
-    return Samples(s.sid[keep], s.t[keep], s.v[keep])
+    out = s.take(order)
+    same = (out.sid[1:] == out.sid[:-1]) & (out.t[1:] == out.t[:-1])
+    if same.any():
+        last = np.ones(len(order), dtype=bool)
+        last[:-1] = ~same
+        out = out.take(last)
+    return out
 
 
 def is_sorted_unique(s: Samples) -> bool:
