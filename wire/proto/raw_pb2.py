@@ -23,21 +23,26 @@ _sym_db = _symbol_database.Default()
 
 
 from wire.proto import types_pb2 as wire_dot_proto_dot_types__pb2
+from wire.proto import write_v2_pb2 as wire_dot_proto_dot_write__v2__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wire/proto/raw.proto\x12\rtsdb.wire.raw\x1a\x16wire/proto/types.proto\"7\n\x0fWriteRequestRaw\x12\x12\n\ntimeseries\x18\x01 \x03(\x0c\x12\x10\n\x08metadata\x18\x03 \x03(\x0c\"D\n\x14WriteRequestMetadata\x12,\n\x08metadata\x18\x03 \x03(\x0b\x32\x1a.prometheus.MetricMetadata\"\x98\x01\n\rTimeSeriesRaw\x12\x0e\n\x06labels\x18\x01 \x03(\x0c\x12#\n\x07samples\x18\x02 \x03(\x0b\x32\x12.prometheus.Sample\x12\'\n\texemplars\x18\x03 \x03(\x0b\x32\x14.prometheus.Exemplar\x12)\n\nhistograms\x18\x04 \x03(\x0b\x32\x15.prometheus.Histogram\"r\n\x10WriteRequestView\x12\x30\n\ntimeseries\x18\x01 \x03(\x0b\x32\x1c.tsdb.wire.raw.TimeSeriesRaw\x12,\n\x08metadata\x18\x03 \x03(\x0b\x32\x1a.prometheus.MetricMetadatab\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wire/proto/raw.proto\x12\rtsdb.wire.raw\x1a\x16wire/proto/types.proto\x1a\x19wire/proto/write_v2.proto\"7\n\x0fWriteRequestRaw\x12\x12\n\ntimeseries\x18\x01 \x03(\x0c\x12\x10\n\x08metadata\x18\x03 \x03(\x0c\"D\n\x14WriteRequestMetadata\x12,\n\x08metadata\x18\x03 \x03(\x0b\x32\x1a.prometheus.MetricMetadata\"\x98\x01\n\rTimeSeriesRaw\x12\x0e\n\x06labels\x18\x01 \x03(\x0c\x12#\n\x07samples\x18\x02 \x03(\x0b\x32\x12.prometheus.Sample\x12\'\n\texemplars\x18\x03 \x03(\x0b\x32\x14.prometheus.Exemplar\x12)\n\nhistograms\x18\x04 \x03(\x0b\x32\x15.prometheus.Histogram\"r\n\x10WriteRequestView\x12\x30\n\ntimeseries\x18\x01 \x03(\x0b\x32\x1c.tsdb.wire.raw.TimeSeriesRaw\x12,\n\x08metadata\x18\x03 \x03(\x0b\x32\x1a.prometheus.MetricMetadata\"3\n\x0cRequestV2Raw\x12\x0f\n\x07symbols\x18\x04 \x03(\x0c\x12\x12\n\ntimeseries\x18\x05 \x03(\x0c\"\xf2\x01\n\x0fTimeSeriesV2Raw\x12\x13\n\x0blabels_refs\x18\x01 \x03(\r\x12\x0f\n\x07samples\x18\x02 \x03(\x0c\x12\x35\n\nhistograms\x18\x03 \x03(\x0b\x32!.io.prometheus.write.v2.Histogram\x12\x33\n\texemplars\x18\x04 \x03(\x0b\x32 .io.prometheus.write.v2.Exemplar\x12\x32\n\x08metadata\x18\x05 \x01(\x0b\x32 .io.prometheus.write.v2.Metadata\x12\x19\n\x11\x63reated_timestamp\x18\x06 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wire.proto.raw_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WRITEREQUESTRAW']._serialized_start=63
-  _globals['_WRITEREQUESTRAW']._serialized_end=118
-  _globals['_WRITEREQUESTMETADATA']._serialized_start=120
-  _globals['_WRITEREQUESTMETADATA']._serialized_end=188
-  _globals['_TIMESERIESRAW']._serialized_start=191
-  _globals['_TIMESERIESRAW']._serialized_end=343
-  _globals['_WRITEREQUESTVIEW']._serialized_start=345
-  _globals['_WRITEREQUESTVIEW']._serialized_end=459
+  _globals['_WRITEREQUESTRAW']._serialized_start=90
+  _globals['_WRITEREQUESTRAW']._serialized_end=145
+  _globals['_WRITEREQUESTMETADATA']._serialized_start=147
+  _globals['_WRITEREQUESTMETADATA']._serialized_end=215
+  _globals['_TIMESERIESRAW']._serialized_start=218
+  _globals['_TIMESERIESRAW']._serialized_end=370
+  _globals['_WRITEREQUESTVIEW']._serialized_start=372
+  _globals['_WRITEREQUESTVIEW']._serialized_end=486
+  _globals['_REQUESTV2RAW']._serialized_start=488
+  _globals['_REQUESTV2RAW']._serialized_end=539
+  _globals['_TIMESERIESV2RAW']._serialized_start=542
+  _globals['_TIMESERIESV2RAW']._serialized_end=784
 # @@protoc_insertion_point(module_scope)
