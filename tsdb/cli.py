@@ -96,11 +96,34 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tsdb.api.server import serve
+    from tsdb.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config, {"data_dir": args.data_dir, "listen": args.listen,
+                                           "retention": args.retention})
+    except ConfigError as exc:
+        print(f"tsdb serve: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(config))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                                                     "%(message)s")
     ap = argparse.ArgumentParser(prog="tsdb")
     sub = ap.add_subparsers(dest="command", required=True)
+    srv = sub.add_parser("serve", help="run the store (remote write/read over HTTP)")
+    srv.add_argument("--data-dir", help="data directory (default ./data)")
+    srv.add_argument("--listen", help="HOST:PORT for HTTP (default 0.0.0.0:9201)")
+    srv.add_argument("--retention", help="how long to keep data, e.g. 30d; 0 = forever "
+                                         "(default 15d)")
+    srv.add_argument("--config", help="YAML file with settings; flags override it")
+    srv.set_defaults(func=cmd_serve)
     demo = sub.add_parser("demo", help="write, flush and read back a synthetic workload")
     demo.add_argument("--data-dir", default="./data")
     demo.add_argument("--series", type=int, default=10_000)

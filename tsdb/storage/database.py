@@ -452,3 +452,11 @@ class Database:
 
     def disk_bytes(self) -> int:
         return sum(ns.disk_bytes() for ns in self._ns_by_id)
+
+    def head_bytes(self) -> int:
+        return sum(ns.head.nbytes() for ns in self._ns_by_id)
+
+    def active_series(self, since_ms: int) -> int:
+        """Series with a sample at or after ``since_ms``."""
+        s = self._series
+        return int(np.count_nonzero(s.max_t[: s.n] >= since_ms))

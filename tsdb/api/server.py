@@ -1,0 +1,110 @@
+"""The aiohttp application and the process lifecycle of ``tsdb serve``.
+
+Start: listen at once (healthy), open the engine in a thread (commit-log replay), then ready.
+Stop (SIGTERM/SIGINT): stop accepting, let in-flight requests finish, flush every head to
+block files and close the commit log, so the next start replays nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tsdb.api.remote_read import handle_read
+from tsdb.api.remote_write import handle_write
+from tsdb.api.state import STATE, ServerState
+from tsdb.config import ServerConfig
+from tsdb.memtune import tune_allocator
+from tsdb.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    code = 500
+    try:
+        response = await handler(request)
+        code = response.status
+        return response
+    except web.HTTPException as exc:
+        code = exc.status
+        raise
+    finally:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        request.app[STATE].metrics.request_seconds.labels(name, str(code)).observe(
+            time.perf_counter() - started)
+
+
+async def handle_healthy(request: web.Request) -> web.Response:
+    return web.Response(text="tsdb is healthy.\n")
+
+
+async def handle_ready(request: web.Request) -> web.Response:
+    if request.app[STATE].ready:
+        return web.Response(text="tsdb is ready.\n")
+    return web.Response(status=503, text="tsdb is not ready: replaying the commit log.\n")
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[STATE].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(state: ServerState) -> web.Application:
+    # aiohttp itself answers 413 above client_max_size; the handlers check the same limit
+    app = web.Application(middlewares=[_observe],
+                          client_max_size=state.config.max_request_size)
+    app[STATE] = state
+    app.router.add_get("/-/healthy", handle_healthy)
+    app.router.add_get("/-/ready", handle_ready)
+    app.router.add_get("/metrics", handle_metrics)
+    app.router.add_post("/api/v1/write", handle_write)
+    app.router.add_post("/api/v1/prom/remote/write", handle_write)  # M3's path
+    app.router.add_post("/api/v1/read", handle_read)
+    return app
+
+
+async def serve(config: ServerConfig, started: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then stop gracefully."""
+    tune_allocator()
+    state = ServerState(config)
+    app = create_app(state)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=30)
+    await runner.setup()
+    host, port = config.listen_address
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+    await site.start()
+    log.info("listening on %s:%d, data in %s", host, port, config.data_dir)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        opened = time.monotonic()
+        db = await loop.run_in_executor(
+            None, lambda: Database(config.data_dir, config.database_options()))
+        db.start_background_flush(config.flush_interval_s)
+        state.attach(db)
+        log.info("ready after %.1f s (%d series, %d samples replayed)",
+                 time.monotonic() - opened, db.series_count, db.stats["replayed_samples"])
+        if started is not None:
+            started.set()
+        await stop.wait()
+        log.info("stopping: finishing requests, flushing heads")
+    finally:
+        await runner.cleanup()
+        if state.db is not None:
+            await loop.run_in_executor(None, state.db.close)
+            log.info("stopped cleanly")
