@@ -4,15 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian peers the end-to-end tests drive (none yet for the storage core; later issues add
-# prometheus, prometheus-node-exporter, graphite-carbon ...). Listed here so there is one place.
-DEBIAN_PACKAGES=()
+# Debian peers the end-to-end tests drive (tests/e2e/ starts them; later issues add
+# graphite-carbon ...). Listed here so there is one place.
+DEBIAN_PACKAGES=(prometheus prometheus-node-exporter)
 if [ ${#DEBIAN_PACKAGES[@]} -gt 0 ]; then
   missing=()
   for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
   fi
 fi
 

@@ -1,0 +1,1 @@
+"""End-to-end tests: the store between real Prometheus and node-exporter processes."""
