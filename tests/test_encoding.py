@@ -164,3 +164,31 @@ def test_block_shares_timestamp_columns_and_decodes_subsets():
 def test_zigzag_round_trip(x):
     from tsdb.encoding.segments import unzigzag, zigzag
     assert np.array_equal(unzigzag(zigzag(x)), x)
+
+
+def test_scaled_integers_only_where_smaller_than_xor():
+    spike = np.zeros(64)
+    spike[40], spike[50] = 123456789012345.0, 98765432109877.0  # rare, huge, coprime jumps
+    # every delta of their groups gets a ~48-bit frame; XOR pays only for the changes
+    counter = np.cumsum(np.arange(64) % 3).astype(float)
+    counts = np.array([64, 64])
+    enc = values.encode(np.concatenate([spike, counter]), counts)
+    assert enc.modes.tolist() == [values.MODE_XOR, values.MODE_INT]
+    assert np.array_equal(values.decode(enc, counts), np.concatenate([spike, counter]))
+
+
+def test_segment_bits_add_up_to_the_streams():
+    rng = np.random.default_rng(3)
+    counts = np.array([1, 5, 33, 64, 100])
+    x = np.cumsum(rng.integers(-1000, 1000, counts.sum()))
+    enc = intseq.encode(x, counts)
+    bits = intseq.segment_bits(enc, counts)
+    body_and_head = enc.head_widths.astype(int).sum() + (
+        enc.group_widths.astype(int) * intseq.IntSeqLayout(enc, counts).group_sizes).sum()
+    assert bits.sum() == body_and_head + 8 * len(enc.group_widths)
+    b = rng.integers(0, 2**64 - 1, counts.sum(), dtype=np.uint64, endpoint=True)
+    xenc = xorseq.encode(b, counts)
+    xbits = xorseq.segment_bits(xenc, counts)
+    assert np.array_equal(xbits, xorseq.estimate_bits(b, counts))
+    assert xbits.sum() <= 64 * (len(xenc.first_bits) + len(xenc.flag_words)
+                                + len(xenc.body_words)) + 16 * len(xenc.group_widths)

@@ -123,6 +123,14 @@ class IntSeqLayout:
         self.head_start = starts_of(enc.head_widths.astype(np.int64).sum(axis=1))
 
 
+def segment_bits(enc: IntSeqs, counts: np.ndarray) -> np.ndarray:
+    """Encoded size of every segment in bits (header, group widths and body)."""
+    layout = IntSeqLayout(enc, counts)
+    body = reduce_segments(np.add, enc.group_widths.astype(np.int64) * layout.group_sizes,
+                           layout.n_groups, 0)
+    return enc.head_widths.astype(np.int64).sum(axis=1) + 8 * layout.n_groups + body
+
+
 def decode(enc: IntSeqs, counts: np.ndarray, select: np.ndarray | None = None,
            layout: IntSeqLayout | None = None) -> np.ndarray:
     """Values of the selected segments (all by default), back to back, as int64."""

@@ -79,10 +79,20 @@ def encode(values: np.ndarray, counts: np.ndarray) -> EncodedValues:
     seg_exact = reduce_segments(np.logical_and, exact, counts[cand], True)
     scales[cand[~seg_exact]] = -1
 
+    int_segs = np.flatnonzero(scales >= 0)
+    ints = ints[np.repeat(seg_exact, counts[cand])]
+    int_enc = intseq.encode(ints, counts[int_segs])
+    if len(int_segs):
+        # keep the scaled integers only where they are smaller than XOR would be
+        bits = values.view(np.uint64)[expand_ranges(starts[int_segs], counts[int_segs])]
+        as_xor = xorseq.estimate_bits(bits, counts[int_segs])
+        xor_wins = as_xor < intseq.segment_bits(int_enc, counts[int_segs])
+        if xor_wins.any():
+            scales[int_segs[xor_wins]] = -1
+            ints = ints[np.repeat(~xor_wins, counts[int_segs])]
+            int_segs = int_segs[~xor_wins]
+            int_enc = intseq.encode(ints, counts[int_segs])
     is_int = scales >= 0
-    int_segs = np.flatnonzero(is_int)
-    keep = np.repeat(seg_exact, counts[cand])
-    int_enc = intseq.encode(ints[keep], counts[int_segs])
     xor_segs = np.flatnonzero(~is_int)
     xor_idx = expand_ranges(starts[xor_segs], counts[xor_segs])
     xor_enc = xorseq.encode(values.view(np.uint64)[xor_idx], counts[xor_segs])

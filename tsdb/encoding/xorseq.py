@@ -57,31 +57,53 @@ def trailing_zeros(x: np.ndarray) -> np.ndarray:
     return tz
 
 
-def encode(bits: np.ndarray, counts: np.ndarray) -> XorSeqs:
-    """Encode back-to-back segments of float64 bit patterns (uint64); ``counts`` >= 1."""
+@dataclass
+class _Plan:
+    """Everything about an encoding except the packed bits."""
+
+    first_bits: np.ndarray
+    xors: np.ndarray
+    n_groups: np.ndarray
+    group_sizes: np.ndarray
+    shift: np.ndarray
+    shifted: np.ndarray
+    widths: np.ndarray
+
+
+def _plan(bits: np.ndarray, counts: np.ndarray) -> _Plan:
     bits = np.asarray(bits, dtype=np.uint64)
     counts = np.asarray(counts, dtype=np.int64)
     starts = starts_of(counts)
-    n_xors = counts - 1
     is_xor = np.ones(len(bits), dtype=bool)
     is_xor[starts] = False
     xors = (bits[1:] ^ bits[:-1])[is_xor[1:]] if len(bits) else bits[:0]
-
     n_groups = groups_per_segment(counts)
-    group_sizes = group_sizes_of(n_xors, n_groups)
+    group_sizes = group_sizes_of(counts - 1, n_groups)
     shift = reduce_segments(np.minimum, trailing_zeros(xors), group_sizes, 64)
     shift = np.minimum(shift, 63)  # an all-zero group keeps shift 63 and width 0
     shifted = xors >> np.repeat(shift.astype(np.uint64), group_sizes)
     widths = bit_length(reduce_segments(np.maximum, shifted, group_sizes, 0))
+    return _Plan(bits[starts], xors, n_groups, group_sizes, shift, shifted, widths)
 
-    flagged_groups = widths > 0
-    flag_present = np.repeat(flagged_groups, group_sizes)
-    flags = (xors != 0)[flag_present]
+
+def estimate_bits(bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """What :func:`segment_bits` would say of the encoding, without packing anything."""
+    p = _plan(bits, counts)
+    nonzero = reduce_segments(np.add, (p.xors != 0).astype(np.int64), p.group_sizes, 0)
+    per_group = 16 + np.where(p.widths > 0, p.group_sizes + nonzero * p.widths, 0)
+    return 64 + reduce_segments(np.add, per_group, p.n_groups, 0)
+
+
+def encode(bits: np.ndarray, counts: np.ndarray) -> XorSeqs:
+    """Encode back-to-back segments of float64 bit patterns (uint64); ``counts`` >= 1."""
+    p = _plan(bits, counts)
+    flag_present = np.repeat(p.widths > 0, p.group_sizes)
+    nonzero = p.xors != 0
+    flags = nonzero[flag_present]
     flag_words = pack_lsb(flags.astype(np.uint64), np.ones(len(flags), dtype=np.int64))
-    nonzero = xors != 0
-    body_widths = np.repeat(widths, group_sizes)[nonzero]
-    body_words = pack_lsb(shifted[nonzero], body_widths)
-    return XorSeqs(bits[starts].copy(), shift.astype(np.uint8), widths.astype(np.uint8),
+    body_widths = np.repeat(p.widths, p.group_sizes)[nonzero]
+    body_words = pack_lsb(p.shifted[nonzero], body_widths)
+    return XorSeqs(p.first_bits.copy(), p.shift.astype(np.uint8), p.widths.astype(np.uint8),
                    flag_words, body_words)
 
 
@@ -102,7 +124,16 @@ class XorSeqLayout:
                            np.ones(total_flags, dtype=np.int64)).astype(np.int64)
         # body bits of a group = popcount of its flags * its width
         ones = reduce_segments(np.add, flags, flag_bits, 0)
-        self.group_body_start = starts_of(ones * widths)
+        self.group_body_bits = ones * widths
+        self.group_flag_bits = flag_bits
+        self.group_body_start = starts_of(self.group_body_bits)
+
+
+def segment_bits(enc: XorSeqs, counts: np.ndarray) -> np.ndarray:
+    """Encoded size of every segment in bits (first value, group bytes, flags and body)."""
+    layout = XorSeqLayout(enc, counts)
+    per_group = 16 + layout.group_flag_bits + layout.group_body_bits
+    return 64 + reduce_segments(np.add, per_group, layout.n_groups, 0)
 
 
 def decode(enc: XorSeqs, counts: np.ndarray, select: np.ndarray | None = None,
