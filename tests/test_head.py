@@ -40,6 +40,7 @@ def test_head_matches_last_write_wins_model(batches, run_size):
         rest = h.take_all()
         assert len(taken) + len(rest) == len(ref)
         assert len(h) == 0
+        h.close()
     finally:
         head_mod._RUN_SAMPLES = old
 
@@ -82,3 +83,27 @@ def test_merge_equals_sorting_everything(raw_parts, disjoint):
     got = merge_newest_wins(parts)
     for a, b in ((got.sid, want.sid), (got.t, want.t), (got.v, want.v)):
         assert np.array_equal(a, b)
+
+
+def test_background_compactor_sorts_and_merges_while_writes_go_on():
+    import time
+
+    old = head_mod._RUN_SAMPLES
+    head_mod._RUN_SAMPLES = 50
+    try:
+        h = Head()
+        for i in range(400):  # 400 batches of 10: 80 full tails handed to the compactor
+            h.append(np.arange(10), np.full(10, i), np.full(10, float(i)))
+            if i % 97 == 0:  # readers in between see everything written so far
+                got = h.select(np.arange(10), 0, 10**6)
+                assert len(got) == 10 * (i + 1)
+        deadline = time.time() + 10
+        while (h._pending or len(h._runs) >= head_mod._FANIN) and time.time() < deadline:
+            time.sleep(0.01)
+        assert not h._pending and len(h._runs) < 2 * head_mod._FANIN
+        got = h.select(np.arange(10), 0, 10**6)
+        assert len(got) == 4000 and is_sorted_unique(got)
+        assert got.v[got.sid == 3].tolist() == [float(i) for i in range(400)]
+        h.close()
+    finally:
+        head_mod._RUN_SAMPLES = old

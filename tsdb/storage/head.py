@@ -1,8 +1,10 @@
 """The head: samples accepted but not yet in block files, kept as numpy arrays.
 
-Writes append whole batches to an unsorted tail (a memcpy). The tail is sorted into an
-immutable run when it grows large or when a reader needs it; runs are merged size-tiered,
-like an LSM tree, so the head never sorts the same sample many times. Every run is sorted by
+Writes append whole batches to an unsorted tail (a memcpy). A full tail is handed to a
+background compactor thread that sorts it into an immutable run and merges runs in tiers,
+like an LSM tree, outside the head's lock: writers never wait for a sort (numpy sorts
+release the GIL, so this also puts the second core to work). A reader that needs sorted
+data sorts whatever is still pending itself. Every run is sorted by
 (sid, t) and deduplicated with the last write winning; runs are kept oldest first so the same
 rule holds across them. Samples of any age live here until their block window is flushed,
 which is how out-of-order writes and backfill are merged.
@@ -58,6 +60,10 @@ class Head:
         self._tail = _Tail()
         self._runs: list[Samples] = []
         self._levels: list[int] = []  # per run; non-increasing from oldest to newest
+        self._pending: list[Samples] = []  # full tails waiting for the compactor, oldest first
+        self._wake = threading.Event()
+        self._compactor: threading.Thread | None = None
+        self._closing = False
         self.min_time = np.iinfo(np.int64).max
         self.max_time = np.iinfo(np.int64).min
 
@@ -69,28 +75,101 @@ class Head:
             self.min_time = min(self.min_time, int(t.min()))
             self.max_time = max(self.max_time, int(t.max()))
             if self._tail.n >= _RUN_SAMPLES:
-                self._compact_tail()
+                self._pending.append(self._tail.drain())
+                self._kick()
+
+    def _kick(self) -> None:
+        """Wake the compactor, starting it on first use (under the lock)."""
+        if self._compactor is None:
+            self._compactor = threading.Thread(target=self._compact_loop,
+                                               name="tsdb-head-compactor", daemon=True)
+            self._compactor.start()
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop the compactor thread (the head's data stays readable)."""
+        with self._lock:
+            thread, self._closing = self._compactor, True
+        if thread is not None:
+            self._wake.set()
+            thread.join()
+
+    def _compact_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closing:
+                return
+            while self._compact_step():
+                pass
+
+    def _compact_step(self) -> bool:
+        """Sort the oldest pending tail, or merge one tier, without holding the lock while
+        working; the result is installed only if nobody changed the head meanwhile."""
+        with self._lock:
+            if self._pending:
+                work, job = self._pending[0], "sort"
+            else:
+                tier = self._full_tier()
+                if tier is None:
+                    return False
+                work, job = tier, "merge"
+        if job == "sort":
+            run = sort_dedup(work)
+            with self._lock:
+                if self._pending and self._pending[0] is work:
+                    self._pending.pop(0)
+                    self._runs.append(run)
+                    self._levels.append(0)
+            return True
+        first, runs = work
+        merged = merge_newest_wins(list(runs))
+        with self._lock:
+            end = first + len(runs)
+            current = self._runs[first:end]
+            if len(current) == len(runs) and all(a is b for a, b in zip(current, runs,
+                                                                         strict=True)):
+                level = self._levels[first] + 1
+                self._runs[first:end] = [merged]
+                self._levels[first:end] = [level]
+        return True
+
+    def _full_tier(self) -> tuple[int, tuple[Samples, ...]] | None:
+        """The oldest _FANIN runs of the first level that has that many. Levels never
+        increase from oldest to newest, so runs of a level are contiguous and the merged run
+        (one level up) still fits between its older and newer neighbours."""
+        i = 0
+        while i < len(self._levels):
+            level = self._levels[i]
+            j = i
+            while j < len(self._levels) and self._levels[j] == level:
+                j += 1
+            if j - i >= _FANIN:
+                return i, tuple(self._runs[i:i + _FANIN])
+            i = j
+        return None
 
     def __len__(self) -> int:
         with self._lock:
-            return self._tail.n + sum(len(r) for r in self._runs)
+            return (self._tail.n + sum(len(r) for r in self._runs)
+                    + sum(len(p) for p in self._pending))
 
     def nbytes(self) -> int:
         with self._lock:
-            return self._tail.n * 20 + sum(r.nbytes() for r in self._runs)
+            return (self._tail.n * 20 + sum(r.nbytes() for r in self._runs)
+                    + sum(p.nbytes() for p in self._pending))
 
     def _compact_tail(self) -> None:
+        """Under the lock: sort everything pending and the tail (a reader needs it now)."""
+        for batch in self._pending:
+            self._runs.append(sort_dedup(batch))
+            self._levels.append(0)
+        self._pending.clear()
         if self._tail.n:
             self._runs.append(sort_dedup(self._tail.drain()))
             self._levels.append(0)
-        # tiered: _FANIN runs of one level become one run of the next, so a sample is
-        # merged about log_FANIN(head size / run size) times and reads see few runs
-        while len(self._levels) >= _FANIN and len(set(self._levels[-_FANIN:])) == 1:
-            level = self._levels[-1]
-            merged = merge_newest_wins(self._runs[-_FANIN:])
-            del self._runs[-_FANIN:], self._levels[-_FANIN:]
-            self._runs.append(merged)
-            self._levels.append(level + 1)
+        if self._full_tier() is not None:
+            self._kick()  # tiers are merged in the background
 
     def _sorted_runs(self) -> list[Samples]:
         self._compact_tail()
@@ -140,6 +219,8 @@ class Head:
 
     def drop_before(self, cutoff: int) -> int:
         """Discard samples older than ``cutoff`` (retention); returns how many."""
+        if self.min_time >= cutoff:  # the common case, without scanning the head
+            return 0
         return len(self.take(np.iinfo(np.int64).min, cutoff))
 
     def _recompute_bounds(self) -> None:

@@ -132,10 +132,14 @@ class Namespace:
 
     def windows_to_flush(self, force: bool = False) -> list[int]:
         """Head windows that are complete (or every head window when ``force``)."""
+        horizon = self.high_water - self.options.buffer_past_ms
+        oldest = self.head.min_time
+        if not force and (oldest == np.iinfo(np.int64).max or
+                          oldest // self.block_ms * self.block_ms + self.block_ms > horizon):
+            return []  # nothing complete yet: decided without scanning the head
         windows = self.head.windows(self.block_ms)
         if force:
             return windows.tolist()
-        horizon = self.high_water - self.options.buffer_past_ms
         return [int(w) for w in windows if w + self.block_ms <= horizon]
 
     def take_window(self, window: int) -> Samples:
@@ -154,6 +158,9 @@ class Namespace:
         with self._lock:
             part = self._flushing.get(window, Samples.empty())
             old = self._blocks.get(window)
+            if len(part) == 0:  # nothing new for this window: keep its block as it is
+                self._flushing.pop(window, None)
+                return 0
         parts = [self._read_block(old)] if old is not None else []
         merged = merge_newest_wins(parts + [part])
         size = 0
@@ -238,6 +245,7 @@ class Namespace:
             os.unlink(block.file.path)
 
     def close(self) -> None:
+        self.head.close()
         with self._lock:
             for block in self._blocks.values():
                 block.file.close()
