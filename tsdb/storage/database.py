@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tsdb.memtune import release_memory
 from tsdb.storage import records
 from tsdb.storage.commitlog import CommitLog
 from tsdb.storage.index import SeriesIndex
@@ -364,6 +365,8 @@ class Database:
             self._truncate_commitlog()
             self.stats["flushes"] += 1
             self.stats["flushed_blocks"] += written
+        if written:
+            release_memory()  # encoding a window churns through large temporaries
         return written
 
     def _apply_retention(self) -> None:
