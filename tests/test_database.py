@@ -214,3 +214,21 @@ def test_background_flush_seals_complete_windows(tmp_path):
         time.sleep(0.05)
     assert db.namespaces["default"].block_windows() == [T0 // HOUR * HOUR]
     db.close()
+
+
+def test_commit_log_is_truncated_when_a_window_seals_mid_segment(tmp_path):
+    """A segment that also holds samples of the next window must go once that window is
+    flushed too (a clean close leaves nothing to replay)."""
+    db = Database(tmp_path, options())
+    sid = db.series_ids([labels(0)])
+    t = T0 + np.arange(0, 3 * HOUR, 15_000)
+    for ts in t[: len(t) // 2]:
+        db.write(sid, [ts], [1.0])
+    db.flush()  # seals the first window while the segment keeps receiving the next one
+    for ts in t[len(t) // 2:]:
+        db.write(sid, [ts], [2.0])
+    db.close()
+    db = Database(tmp_path, options())
+    assert db.stats["replayed_records"] == 0
+    assert len(db.select(ALL, T0, T0 + 3 * HOUR).t) == len(t)
+    db.close()

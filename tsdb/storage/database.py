@@ -98,8 +98,8 @@ class _Growable:
 
 @dataclass
 class _Segment:
-    last_position: int = -1
-    windows: set[tuple[int, int]] = field(default_factory=set)
+    #: (namespace id, window start) -> last log position of a sample of that window here
+    windows: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 class Database:
@@ -336,13 +336,13 @@ class Database:
         s = self._series
         np.minimum.at(s.min_t, sid, t)
         np.maximum.at(s.max_t, sid, t)
-        seg = self._segments.setdefault(segment_id, _Segment())
-        seg.last_position = max(seg.last_position, position)
+        windows = self._segments.setdefault(segment_id, _Segment()).windows
         first, last = int(t.min()) // ns.block_ms, int(t.max()) // ns.block_ms
         if first == last:
-            seg.windows.add((ns.id, first * ns.block_ms))
+            windows[(ns.id, first * ns.block_ms)] = position
         else:
-            seg.windows.update((ns.id, int(w)) for w in np.unique(t // ns.block_ms) * ns.block_ms)
+            for w in (np.unique(t // ns.block_ms) * ns.block_ms).tolist():
+                windows[(ns.id, w)] = position
 
     # -- flush, retention, close ------------------------------------------------------------
 
@@ -378,15 +378,23 @@ class Database:
             if ns.options.retention_ms:
                 ns.head.drop_before(now_ms - ns.options.retention_ms)
 
+    def _expired(self, ns_id: int, window: int, now_ms: int) -> bool:
+        ns = self._ns_by_id[ns_id]
+        retention = ns.options.retention_ms
+        return bool(retention) and window + ns.block_ms <= now_ms - retention
+
     def _truncate_commitlog(self) -> None:
+        now_ms = int(self.clock() * 1000)
         with self._write_lock:
             current = self.commitlog.current_segment_id
             done = []
             for seg_id, seg in sorted(self._segments.items()):
                 if seg_id >= current:
                     break
-                if all(self._flushed_upto.get(w, -2) >= seg.last_position
-                       for w in seg.windows):
+                # a window's samples here are on disk once it was flushed after the last
+                # of them was logged (or the window has expired)
+                if all(self._flushed_upto.get(key, -2) >= pos or self._expired(*key, now_ms)
+                       for key, pos in seg.windows.items()):
                     done.append(seg_id)
                 else:
                     break
