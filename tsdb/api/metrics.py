@@ -36,6 +36,15 @@ class Metrics:
             ["handler", "code"], buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.db: Database | None = None
         self.registry.register(_EngineCollector(self))
+        self._latency_children: dict[tuple[str, int], Histogram] = {}
+
+    def request_latency(self, handler: str, code: int) -> Histogram:
+        """The latency histogram child for (handler, code), looked up once per pair."""
+        key = (handler, code)
+        child = self._latency_children.get(key)
+        if child is None:
+            child = self._latency_children[key] = self.request_seconds.labels(handler, str(code))
+        return child
 
 
 class _EngineCollector(Collector):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import numpy as np
 from aiohttp import web
 
 from tsdb.api.state import STATE, ServerState
@@ -25,6 +26,10 @@ STREAMED_XOR_CHUNKS = 1
 _OPS = {0: "=", 1: "!=", 2: "=~", 3: "!~"}
 #: like Prometheus' --storage.remote.read-sample-limit (SAMPLES responses only)
 SAMPLE_LIMIT = 50_000_000
+
+
+_NO_TIMES = np.zeros(0, np.int64)
+_NO_VALUES = np.zeros(0, np.float64)
 
 
 class BadQuery(ValueError):
@@ -71,6 +76,10 @@ async def handle_read(request: web.Request) -> web.StreamResponse:
     def run(query, matchers):
         if not matchers:  # like Prometheus: a selector needs a matcher; no full dumps
             return []
+        if query.hints is not None and query.hints.func == "series":
+            # a metadata lookup (/api/v1/series): labels suffice, no block is decoded
+            return [(labels, _NO_TIMES, _NO_VALUES) for labels in
+                    db.series_labels(matchers, query.start_ms, query.end_ms)]
         res = db.select(matchers, query.start_ms, query.end_ms)
         return [res.series(i) for i in range(len(res))]
 

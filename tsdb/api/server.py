@@ -42,7 +42,7 @@ async def _observe(request: web.Request, handler: Handler) -> web.StreamResponse
     finally:
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"
-        request.app[STATE].metrics.request_seconds.labels(name, str(code)).observe(
+        request.app[STATE].metrics.request_latency(name, code).observe(
             time.perf_counter() - started)
 
 
