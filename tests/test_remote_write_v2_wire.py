@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wire.remote_write_v2 as rw2
+from tests.test_remote_write_wire import assert_same
 from wire.errors import WireError
 from wire.proto import remote_pb2, types_pb2, write_v2_pb2
 from wire.remote_write import WriteBatch, decode_write_request, parse_label_bytes
@@ -27,17 +28,6 @@ def h(text: str) -> bytes:
 
 def field(number: int, payload: bytes) -> bytes:
     return encode_uvarint(number << 3 | 2) + encode_uvarint(len(payload)) + payload
-
-
-def assert_same(a: WriteBatch, b: WriteBatch) -> None:
-    assert a.series_keys == b.series_keys
-    assert a.sample_series.dtype == b.sample_series.dtype == np.int64
-    assert a.timestamps.dtype == b.timestamps.dtype == np.int64
-    assert a.values.dtype == b.values.dtype == np.float64
-    assert a.sample_series.tolist() == b.sample_series.tolist()
-    assert a.timestamps.tolist() == b.timestamps.tolist()
-    assert a.values.view(np.uint64).tolist() == b.values.view(np.uint64).tolist()
-    assert (a.histograms, a.exemplars, a.metadata) == (b.histograms, b.exemplars, b.metadata)
 
 
 def outcome(body: bytes, fast_path: bool) -> WriteBatch | str:
