@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tsdb.encoding.bitpack import pack_msb
+from tsdb.encoding.bitpack import leading_zeros, pack_msb, trailing_zeros
 
 U64 = np.uint64
 
@@ -241,8 +241,8 @@ def _xor_fields(
     g_sizes = np.minimum(group, np.repeat(starts + sizes, n_groups) - g_starts)
 
     g_or = np.bitwise_or.reduceat(xor, g_starts)
-    g_trail = _trailing_zeros(g_or)
-    g_lead = np.minimum(_leading_zeros(g_or), 31)
+    g_trail = trailing_zeros(g_or)
+    g_lead = np.minimum(leading_zeros(g_or), 31)
     g_sig = np.where(g_or == 0, 0, 64 - g_lead - g_trail)
     g_trail[g_or == 0] = 0
     # the 6-bit significant-bits field writes 64 as 0
@@ -287,20 +287,6 @@ def _dod_fields(dod: np.ndarray, scratch: np.ndarray) -> tuple[np.ndarray, ...]:
     dod &= np.take(_DOD_MASK, index, out=scratch, mode="clip")
     dod |= np.take(_DOD_PREFIX, index, out=scratch, mode="clip")
     return widths, big, big_dod
-
-
-def _trailing_zeros(x: np.ndarray) -> np.ndarray:
-    """Trailing zero bits of each uint64 (64 for 0)."""
-    lowest = x & (U64(0) - x)
-    return np.bitwise_count(lowest - U64(1)).astype(np.int64)
-
-
-def _leading_zeros(x: np.ndarray) -> np.ndarray:
-    """Leading zero bits of each uint64 (64 for 0), exact for every value."""
-    smear = x.copy()
-    for shift in (1, 2, 4, 8, 16, 32):
-        smear |= smear >> U64(shift)
-    return 64 - np.bitwise_count(smear).astype(np.int64)
 
 
 def _varint_fields(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

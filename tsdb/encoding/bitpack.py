@@ -25,6 +25,26 @@ _ALL_ONES = U64(0xFFFFFFFFFFFFFFFF)
 MASKS = np.array([(1 << w) - 1 for w in range(65)], dtype=np.uint64)
 
 
+def trailing_zeros(x: np.ndarray) -> np.ndarray:
+    """Trailing zero bits of each uint64 (64 for 0), exact."""
+    x = np.asarray(x, dtype=np.uint64)
+    lowest = x & (U64(0) - x)
+    return np.bitwise_count(lowest - U64(1)).astype(np.int64)
+
+
+def bit_length(x: np.ndarray) -> np.ndarray:
+    """Bits needed for each uint64 (0 for 0), exact: smear the top bit down, count."""
+    smear = np.array(x, dtype=np.uint64)  # a copy, shifted in place
+    for shift in (1, 2, 4, 8, 16, 32):
+        smear |= smear >> U64(shift)
+    return np.bitwise_count(smear).astype(np.int64)
+
+
+def leading_zeros(x: np.ndarray) -> np.ndarray:
+    """Leading zero bits of each uint64 (64 for 0), exact."""
+    return 64 - bit_length(x)
+
+
 def exclusive_offsets(widths: np.ndarray, start: int = 0) -> tuple[np.ndarray, int]:
     """Bit offset of every field and the total bit length, for fields laid out back to back."""
     widths = np.asarray(widths, dtype=np.int64)

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tsdb.encoding.bitpack import exclusive_offsets, pack_lsb, unpack_lsb
+from tsdb.encoding.bitpack import bit_length, exclusive_offsets, pack_lsb, unpack_lsb
 from tsdb.encoding.segments import (
-    bit_length,
     expand_ranges,
     reduce_segments,
     segment_ids,

@@ -39,15 +39,6 @@ def expand_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + shift
 
 
-def bit_length(values: np.ndarray) -> np.ndarray:
-    """Bits needed for each unsigned value (0 for 0). May over-count by one just below a
-    power of two above 2**53 (float rounding); callers store the widths they used, so an
-    over-count only costs a bit, never correctness."""
-    v = np.asarray(values, dtype=np.uint64)
-    _, exponent = np.frexp(v.astype(np.float64))
-    return np.minimum(exponent, 64).astype(np.int64)
-
-
 def zigzag(values: np.ndarray) -> np.ndarray:
     """Signed int64 -> unsigned, small magnitudes to small numbers."""
     v = np.asarray(values, dtype=np.int64)

@@ -24,10 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tsdb.encoding.bitpack import exclusive_offsets, pack_lsb, unpack_lsb
+from tsdb.encoding.bitpack import (
+    bit_length,
+    exclusive_offsets,
+    pack_lsb,
+    trailing_zeros,
+    unpack_lsb,
+)
 from tsdb.encoding.intseq import group_sizes_of, groups_per_segment
 from tsdb.encoding.segments import (
-    bit_length,
     expand_ranges,
     reduce_segments,
     starts_of,
@@ -47,14 +52,6 @@ class XorSeqs:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.first_bits, self.group_shift, self.group_widths,
                                       self.flag_words, self.body_words))
-
-
-def trailing_zeros(x: np.ndarray) -> np.ndarray:
-    """Trailing zero bits of each uint64 (64 for 0)."""
-    lowest = x & (~x + U64(1))
-    tz = bit_length(lowest) - 1  # exact: a power of two converts to float exactly
-    tz[x == 0] = 64
-    return tz
 
 
 @dataclass
