@@ -25,6 +25,8 @@ import crc32c
 import lz4.block
 import numpy as np
 
+from tsdb.storage.fsutil import fsync_dir
+
 MAGIC = b"TSDBBLK1"
 _PREFIX = struct.Struct("<8sII")
 # sections holding bit streams are dense already; metadata columns often shrink with lz4
@@ -90,14 +92,6 @@ def write_block(path: str | os.PathLike, meta: dict[str, Any],
     if fsync:
         fsync_dir(path.parent)
     return _align8(written)
-
-
-def fsync_dir(directory: str | os.PathLike) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BlockFile:

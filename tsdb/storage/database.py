@@ -23,6 +23,7 @@ import numpy as np
 from tsdb.memtune import release_memory
 from tsdb.storage import records
 from tsdb.storage.commitlog import CommitLog
+from tsdb.storage.growable import GrowableArray
 from tsdb.storage.index import SeriesIndex
 from tsdb.storage.labels import Labels, Matcher, labels_key
 from tsdb.storage.namespace import Namespace
@@ -76,24 +77,35 @@ class SeriesSet:
         return self.labels[i], self.t[a:b], self.v[a:b]
 
 
-class _Growable:
-    """Per-series arrays that grow with the number of series."""
+class _SeriesColumns:
+    """Per-series arrays (indexed by sid) that grow with the number of series."""
 
     def __init__(self) -> None:
-        self.n = 0
-        self.shard = np.zeros(1024, np.uint16)
-        self.min_t = np.full(1024, _I64_MAX, np.int64)
-        self.max_t = np.full(1024, _I64_MIN, np.int64)
+        self._shard = GrowableArray(np.uint16, 1024)
+        self._min_t = GrowableArray(np.int64, 1024)
+        self._max_t = GrowableArray(np.int64, 1024)
 
     def grow(self, n: int) -> None:
-        if n > len(self.shard):
-            size = max(n, 2 * len(self.shard))
-            for name, fill in (("shard", 0), ("min_t", _I64_MAX), ("max_t", _I64_MIN)):
-                old = getattr(self, name)
-                new = np.full(size, fill, old.dtype)
-                new[: len(old)] = old
-                setattr(self, name, new)
-        self.n = max(self.n, n)
+        self._shard.resize(n, 0)
+        self._min_t.resize(n, _I64_MAX)
+        self._max_t.resize(n, _I64_MIN)
+
+    @property
+    def n(self) -> int:
+        return self._shard.n
+
+    # full buffers (not views): updated in place by index, e.g. np.minimum.at
+    @property
+    def shard(self) -> np.ndarray:
+        return self._shard.buf
+
+    @property
+    def min_t(self) -> np.ndarray:
+        return self._min_t.buf
+
+    @property
+    def max_t(self) -> np.ndarray:
+        return self._max_t.buf
 
 
 @dataclass
@@ -113,7 +125,7 @@ class Database:
         self._check_format()
         self._write_lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._series = _Growable()
+        self._series = _SeriesColumns()
         self.index = SeriesIndex()
         self.registry = SeriesRegistry(self.directory, fsync=self.options.fsync)
         self.namespaces: dict[str, Namespace] = {}

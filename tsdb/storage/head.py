@@ -16,6 +16,7 @@ import threading
 
 import numpy as np
 
+from tsdb.storage.growable import GrowableArray
 from tsdb.storage.samples import Samples, merge_newest_wins, select_sorted, sort_dedup
 
 _RUN_SAMPLES = 1 << 20   # sort the tail into a run at this size
@@ -23,34 +24,29 @@ _FANIN = 8               # merge this many runs of one level into one run of the
 
 
 class _Tail:
-    """Growable append buffer."""
+    """Unsorted append buffer: one growable column per field."""
 
     def __init__(self) -> None:
-        self.n = 0
-        self.sid = np.zeros(1 << 16, np.int32)
-        self.t = np.zeros(1 << 16, np.int64)
-        self.v = np.zeros(1 << 16, np.float64)
+        self.sid = GrowableArray(np.int32, 1 << 16)
+        self.t = GrowableArray(np.int64, 1 << 16)
+        self.v = GrowableArray(np.float64, 1 << 16)
+
+    @property
+    def n(self) -> int:
+        return self.sid.n
 
     def append(self, sid: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
-        n, k = self.n, len(sid)
-        if n + k > len(self.sid):
-            size = max(len(self.sid) * 2, n + k)
-            for name in ("sid", "t", "v"):
-                old = getattr(self, name)
-                new = np.empty(size, old.dtype)
-                new[:n] = old[:n]
-                setattr(self, name, new)
-        self.sid[n:n + k] = sid
-        self.t[n:n + k] = t
-        self.v[n:n + k] = v
-        self.n = n + k
+        self.sid.extend(sid)
+        self.t.extend(t)
+        self.v.extend(v)
 
     def drain(self) -> Samples:
-        n = self.n
-        s = Samples(self.sid[:n].astype(np.int64), self.t[:n].copy(), self.v[:n].copy())
-        self.n = 0
-        if len(self.sid) > _RUN_SAMPLES * 2:
+        s = Samples(self.sid.view.astype(np.int64), self.t.view.copy(), self.v.view.copy())
+        if len(self.sid.buf) > _RUN_SAMPLES * 2:  # an outsized buffer from a huge batch
             self.__init__()
+        else:
+            for column in (self.sid, self.t, self.v):
+                column.clear()
         return s
 
 

@@ -40,6 +40,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
+from .growable import GrowableArray
 from .labels import EQ, NEQ, RE, SEP, Labels, Matcher, Regex, labels_key
 
 __all__ = ["Matcher", "SeriesIndex"]
@@ -69,43 +70,6 @@ def _locked(method: Callable[Concatenate[SeriesIndex, _P], _R]) -> Callable[...,
             return method(self, *args, **kwargs)
 
     return wrapper
-
-
-class _Growable:
-    """A numpy array with amortised O(1) append (capacity grows by half)."""
-
-    __slots__ = ("buf", "n")
-
-    def __init__(self, dtype: type, capacity: int = 16) -> None:
-        self.buf = np.empty(capacity, dtype=dtype)
-        self.n = 0
-
-    def _reserve(self, need: int) -> None:
-        if need > len(self.buf):
-            new = np.empty(max(need, len(self.buf) * 3 // 2), dtype=self.buf.dtype)
-            new[: self.n] = self.buf[: self.n]
-            self.buf = new
-
-    def extend(self, values: np.ndarray | Sequence[int]) -> None:
-        need = self.n + len(values)
-        self._reserve(need)
-        self.buf[self.n : need] = values
-        self.n = need
-
-    def resize(self, n: int, fill: int) -> None:
-        """Grow to ``n`` elements, the new ones set to ``fill``."""
-        if n > self.n:
-            self._reserve(n)
-            self.buf[self.n : n] = fill
-            self.n = n
-
-    @property
-    def view(self) -> np.ndarray:
-        return self.buf[: self.n]
-
-    @property
-    def nbytes(self) -> int:
-        return self.buf.nbytes
 
 
 @dataclass(slots=True)
@@ -149,17 +113,17 @@ class SeriesIndex:
         self._key_bytes = 0
         self._names: list[str] = []
         self._name_ids: dict[str, int] = {}
-        self._name_pids: list[_Growable] = []
+        self._name_pids: list[GrowableArray] = []
         self._pair_ids: dict[tuple[str, str], int] = {}
         self._pair_of_bytes: dict[bytes, int] | None = None
         self._pairs: list[tuple[str, str]] = []
-        self._pair_name = _Growable(np.int32)
-        self._pair_count = _Growable(np.int64)
-        self._row_sid = _Growable(np.int32)
-        self._row_off = _Growable(np.int64)
+        self._pair_name = GrowableArray(np.int32)
+        self._pair_count = GrowableArray(np.int64)
+        self._row_sid = GrowableArray(np.int32)
+        self._row_off = GrowableArray(np.int64)
         self._row_off.extend([0])
-        self._row_pairs = _Growable(np.int32)
-        self._sid_row = _Growable(np.int32)
+        self._row_pairs = GrowableArray(np.int32)
+        self._sid_row = GrowableArray(np.int32)
         self._rows_in_sid_order = True
         self._segments: list[_Segment] = []
         self._indexed_rows = 0
@@ -330,7 +294,7 @@ class SeriesIndex:
                 nid = len(names)
                 self._name_ids[name] = nid
                 names.append(name)
-                self._name_pids.append(_Growable(np.int32))
+                self._name_pids.append(GrowableArray(np.int32))
             pair = (names[nid], value)  # share the interned name string
             pair_ids[pair] = len(pairs)
             pairs.append(pair)

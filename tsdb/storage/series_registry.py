@@ -29,6 +29,8 @@ from typing import BinaryIO
 import numpy as np
 from crc32c import crc32c
 
+from tsdb.storage.fsutil import fsync_dir
+
 __all__ = ["SeriesRegistry", "FILE_NAME", "MAGIC", "VERSION", "encode_frames", "decode_frames"]
 
 log = logging.getLogger(__name__)
@@ -301,13 +303,7 @@ class SeriesRegistry:
                 f.flush()
                 if self.fsync:
                     os.fsync(f.fileno())
-                    self._fsync_directory()
+                    fsync_dir(self.directory)
             self._file = f
         return self._file
 
-    def _fsync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
