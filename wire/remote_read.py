@@ -28,10 +28,9 @@ from typing import Protocol
 
 import crc32c
 import numpy as np
-from google.protobuf.message import DecodeError
 
 from wire.errors import WireError
-from wire.pbdiag import explain
+from wire.messages import label_record, parse_message
 from wire.proto import remote_pb2
 from wire.varint import decode_uvarint, encode_uvarint
 from wire.xor_chunk import encode_xor_chunks
@@ -103,11 +102,7 @@ def decode_read_request(body: bytes) -> ReadRequest:
     Enum values are passed through as ints, unknown ones included (proto3 enums are open):
     the caller decides what it supports.
     """
-    try:
-        request = remote_pb2.ReadRequest.FromString(body)
-    except DecodeError:
-        why = explain(body, remote_pb2.ReadRequest.DESCRIPTOR) or "malformed protobuf"
-        raise WireError(f"invalid ReadRequest: {why}") from None
+    request = parse_message(remote_pb2.ReadRequest, body, "ReadRequest")
     queries = []
     for q in request.queries:
         hints = None
@@ -289,15 +284,6 @@ _LABEL_CACHE: dict[tuple[str, str], tuple[bytes, int]] = {}
 _LABEL_CACHE_MAX = 100_000
 
 
-def _label_record(name: str, value: str) -> tuple[bytes, int]:
-    """``Label`` record (0x0a, length, then name (field 1) and value (field 2) unless empty)
-    and the size of the Label message inside it."""
-    n, v = name.encode("utf-8"), value.encode("utf-8")
-    inner = b"".join([b"\x0a" + encode_uvarint(len(n)) + n if n else b"",
-                      b"\x12" + encode_uvarint(len(v)) + v if v else b""])
-    return b"\x0a" + encode_uvarint(len(inner)) + inner, len(inner)
-
-
 def _label_records(labels: Iterable[tuple[str, str]]) -> list[tuple[bytes, int]]:
     cache = _LABEL_CACHE
     out = []
@@ -307,7 +293,7 @@ def _label_records(labels: Iterable[tuple[str, str]]) -> list[tuple[bytes, int]]
             if len(cache) >= _LABEL_CACHE_MAX:
                 cache.clear()
             name, value = pair
-            record = cache[name, value] = _label_record(name, value)
+            record = cache[name, value] = label_record(name, value)
         out.append(record)
     return out
 

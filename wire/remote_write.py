@@ -35,10 +35,8 @@ import operator
 from dataclasses import dataclass
 
 import numpy as np
-from google.protobuf.message import DecodeError, Message
 
-from wire.errors import WireError
-from wire.pbdiag import explain
+from wire.messages import join7, parse_message
 from wire.proto import raw_pb2, types_pb2
 
 __all__ = ["WriteBatch", "decode_write_request", "parse_label_bytes"]
@@ -62,11 +60,11 @@ def decode_write_request(body: bytes, *, fast_path: bool = True) -> WriteBatch:
     """Decode a snappy-decompressed ``prometheus.WriteRequest``; WireError if malformed."""
     if not fast_path:
         return _decode_reference(body)
-    request = _parse(raw_pb2.WriteRequestRaw, body)
+    request = parse_message(raw_pb2.WriteRequestRaw, body, "WriteRequest")
     series = list(request.timeseries)
     n_metadata = len(request.metadata)
     if n_metadata:
-        _parse(raw_pb2.WriteRequestMetadata, body)
+        parse_message(raw_pb2.WriteRequestMetadata, body, "WriteRequest")
     if not series:
         return _empty_batch(n_metadata)
     scan = _scan_single_sample(series)
@@ -78,11 +76,7 @@ def decode_write_request(body: bytes, *, fast_path: bool = True) -> WriteBatch:
 
 def parse_label_bytes(raw: bytes) -> list[tuple[str, str]]:
     """The (name, value) pairs of a series key, in wire order; WireError unless strict UTF-8."""
-    try:
-        labels = types_pb2.Labels.FromString(raw).labels
-    except DecodeError:
-        why = explain(raw, types_pb2.Labels.DESCRIPTOR) or "malformed protobuf"
-        raise WireError(f"invalid label set: {why}") from None
+    labels = parse_message(types_pb2.Labels, raw, "label set").labels
     return [(label.name, label.value) for label in labels]
 
 
@@ -91,7 +85,7 @@ def parse_label_bytes(raw: bytes) -> list[tuple[str, str]]:
 
 def _decode_reference(body: bytes) -> WriteBatch:
     """Full generated-schema parse of every series (slow, obviously correct)."""
-    request = _parse(raw_pb2.WriteRequestView, body)
+    request = parse_message(raw_pb2.WriteRequestView, body, "WriteRequest")
     keys: list[bytes] = []
     counts: list[int] = []
     all_ts: list[np.ndarray] = [np.empty(0, np.int64)]
@@ -119,7 +113,7 @@ def _merge_slow_series(series: list[bytes], scan: _Scan, n_metadata: int) -> Wri
     slow_vals: list[np.ndarray] = []
     histograms = exemplars = 0
     for i in np.flatnonzero(~scan.fast).tolist():
-        ts = _parse(raw_pb2.TimeSeriesRaw, series[i], f"timeseries[{i}]")
+        ts = parse_message(raw_pb2.TimeSeriesRaw, series[i], "WriteRequest", f"timeseries[{i}]")
         keys[i] = _label_key(ts)
         t, v = _samples_of(ts)
         counts[i] = len(t)
@@ -151,16 +145,6 @@ def _samples_of(ts: raw_pb2.TimeSeriesRaw) -> tuple[np.ndarray, np.ndarray]:
     t = np.fromiter((s.timestamp for s in samples), dtype=np.int64, count=n)
     v = np.fromiter((s.value for s in samples), dtype=np.float64, count=n)
     return t, v
-
-
-def _parse(cls: type[Message], data: bytes, path: str = "") -> Message:
-    """``cls.FromString(data)``; on failure a WireError naming the field at fault."""
-    try:
-        return cls.FromString(data)
-    except DecodeError:
-        why = explain(data, cls.DESCRIPTOR, path) or "malformed protobuf"
-        where = f" (byte offsets within {path})" if path else ""
-        raise WireError(f"invalid WriteRequest: {why}{where}") from None
 
 
 def _empty_batch(n_metadata: int) -> WriteBatch:
@@ -271,8 +255,4 @@ def _walk_labels(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
 
 def _varint48(x: np.ndarray) -> np.ndarray:
     """Decode 6-byte varints held in the low 48 bits of uint64 words (little-endian)."""
-    x = x & _u64(0x7F7F_7F7F_7F7F)
-    x = (x & _u64(0x007F_007F_007F)) | ((x & _u64(0x7F00_7F00_7F00)) >> _u64(1))
-    x = (x & _u64(0x0000_3FFF_0000_3FFF)) | ((x & _u64(0x3FFF_0000_3FFF_0000)) >> _u64(2))
-    x = (x & _u64(0x0FFF_FFFF)) | ((x & _u64(0x0FFF_FFFF_0000_0000)) >> _u64(4))
-    return x.view(np.int64)
+    return join7(x & _u64(0x7F7F_7F7F_7F7F)).view(np.int64)

@@ -46,9 +46,10 @@ from dataclasses import dataclass
 import numpy as np
 from google.protobuf.message import DecodeError, Message
 
+from tsdb.encoding.segments import expand_ranges
 from wire.errors import WireError
-from wire.pbdiag import explain
-from wire.proto import raw_pb2, types_pb2, write_v2_pb2
+from wire.messages import join7, label_record, parse_message
+from wire.proto import raw_pb2, write_v2_pb2
 from wire.remote_write import WriteBatch
 
 __all__ = ["decode_write_request_v2"]
@@ -78,7 +79,7 @@ def decode_write_request_v2(body: bytes, *, fast_path: bool = True) -> WriteBatc
 
 
 def _decode_reference(body: bytes) -> WriteBatch:
-    request = _parse(write_v2_pb2.Request, body)
+    request = parse_message(write_v2_pb2.Request, body, "remote-write 2.0 Request")
     symbols = list(request.symbols)
     _check_symbol_zero(symbols, len(request.timeseries))
     n_symbols = len(symbols)
@@ -104,7 +105,7 @@ def _decode_reference(body: bytes) -> WriteBatch:
         for pair in zip(refs[::2], refs[1::2], strict=True):
             record = records.get(pair)
             if record is None:
-                record = records[pair] = _label_record(symbols[pair[0]], symbols[pair[1]])
+                record = records[pair] = label_record(symbols[pair[0]], symbols[pair[1]])[0]
             key.append(record)
         keys.append(b"".join(key))
         counts.append(n_samples)
@@ -117,19 +118,6 @@ def _decode_reference(body: bytes) -> WriteBatch:
                               np.array(counts, dtype=np.int64))
     return WriteBatch(keys, sample_series, np.concatenate(all_ts), np.concatenate(all_vals),
                       histograms, exemplars, metadata)
-
-
-def _label_record(name: str, value: str) -> bytes:
-    """A ``Label`` record as protobuf writes it (field 1 of ``prometheus.Labels``)."""
-    return types_pb2.Labels(labels=[types_pb2.Label(name=name, value=value)]).SerializeToString()
-
-
-def _parse(cls: type[Message], data: bytes) -> Message:
-    try:
-        return cls.FromString(data)
-    except DecodeError:
-        why = explain(data, cls.DESCRIPTOR) or "malformed protobuf"
-        raise WireError(f"invalid remote-write 2.0 Request: {why}") from None
 
 
 def _check_symbol_zero(symbols: list[str], n_series: int) -> None:
@@ -334,8 +322,8 @@ def _merge_refs(walk: _SeriesWalk, slow: _SlowSeries, n: int) -> tuple[np.ndarra
     counts[slow.index] = slow_counts
     starts = np.cumsum(counts) - counts
     refs = np.empty(int(counts.sum()), dtype=U64)
-    refs[_ranges(starts[walk.fast], walk.ref_counts)] = walk.refs
-    refs[_ranges(starts[slow.index], slow_counts)] = [r for refs in slow.refs for r in refs]
+    refs[expand_ranges(starts[walk.fast], walk.ref_counts)] = walk.refs
+    refs[expand_ranges(starts[slow.index], slow_counts)] = [r for refs in slow.refs for r in refs]
     return refs, counts
 
 
@@ -401,7 +389,7 @@ class _SymbolTable:
                               head_row + 2 * _HEAD_WIDTH * n, self.offsets[values]], axis=1)
         seg_len = np.stack([pair_head_len, name_head_len, name_len, value_head_len, value_len],
                            axis=1)
-        data = source[_ranges(seg_start.reshape(-1), seg_len.reshape(-1))].tobytes()
+        data = source[expand_ranges(seg_start.reshape(-1), seg_len.reshape(-1))].tobytes()
         bounds = [0, *np.cumsum(pair_head_len + inner).tolist()]
         return [data[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
@@ -439,13 +427,6 @@ def _field_heads(tag: int, lengths: np.ndarray, always: bool = False
     if not always:
         size[lengths == 0] = 0
     return heads, size
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(starts[i], starts[i] + lengths[i])``."""
-    out_start = np.cumsum(lengths) - lengths
-    total = int(out_start[-1] + lengths[-1]) if len(lengths) else 0
-    return np.repeat(starts - out_start, lengths) + np.arange(total, dtype=np.int64)
 
 
 # --- numpy protobuf walk ----------------------------------------------------------------
@@ -535,14 +516,6 @@ def _read_u64(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
     return _words(buf)[at]
 
 
-def _join7(x: np.ndarray) -> np.ndarray:
-    """Join the 7-bit groups of up to 8 varint bytes held in words (continuation bits
-    cleared): the value of the varint."""
-    x = (x & U64(0x007F_007F_007F_007F)) | ((x & U64(0x7F00_7F00_7F00_7F00)) >> U64(1))
-    x = (x & U64(0x0000_3FFF_0000_3FFF)) | ((x & U64(0x3FFF_0000_3FFF_0000)) >> U64(2))
-    return (x & U64(0x0FFF_FFFF)) | ((x & U64(0x0FFF_FFFF_0000_0000)) >> U64(4))
-
-
 def _varints(buf: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """uint64 value and byte count of the varints at ``at``; count 0 for an invalid one
     (no end within 10 bytes, or a 10th byte over 1: more than 64 bits)."""
@@ -557,7 +530,7 @@ def _varints(buf: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lowest_end = ends & (U64(0) - ends)
     count = np.bitwise_count(lowest_end - U64(1)).astype(np.int64) // 8 + 1  # 9: none
     short = count <= 8
-    value[longer] = _join7(word & _LOW_BYTES[np.minimum(count, 8)] & ~_HIGH_BITS)
+    value[longer] = join7(word & _LOW_BYTES[np.minimum(count, 8)] & ~_HIGH_BITS)
     nbytes[longer] = count
     if not short.all():  # 9 or 10 bytes (negative int64 values), or invalid
         long_at = longer[~short]
@@ -582,7 +555,7 @@ def _packed_varints(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_b
     ends, no varint is longer than ``max_bytes`` or overflows 64 bits). Spans that are not
     clean contribute no values (count 0)."""
     lengths = ends - starts
-    where = _ranges(starts, lengths)
+    where = expand_ranges(starts, lengths)
     is_last = buf[where] < 0x80
     span_ends = np.cumsum(lengths)
     varint_ends = np.flatnonzero(is_last)
@@ -602,7 +575,7 @@ def _packed_varints(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_b
     if width.max(initial=1) <= 8:
         values = buf[at].astype(U64)
         multi = np.flatnonzero(width > 1)
-        values[multi] = _join7(_words(buf)[at[multi]] & _LOW_BYTES[width[multi]] & ~_HIGH_BITS)
+        values[multi] = join7(_words(buf)[at[multi]] & _LOW_BYTES[width[multi]] & ~_HIGH_BITS)
     else:  # 9- or 10-byte varints (negative int64 values)
         values, nbytes = _varints(buf, at)
         if np.any(nbytes != width):  # a 10th byte over 1
