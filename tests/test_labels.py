@@ -234,3 +234,23 @@ def test_regex_agrees_with_re2_fullmatch(pattern: str, value: str) -> None:
     assert bool(rx.match_many([value], 1)[0]) is expected
     assert Matcher("l", "=~", pattern).matches(value) is expected
     assert Matcher("l", "!~", pattern).matches(value) is (not expected)
+
+
+@pytest.mark.parametrize("pairs, problem", [
+    ((("__name__", "x"), ("b", "1"), ("a", "2")), "not sorted"),
+    ((("__name__", "x"), ("a", "1"), ("a", "2")), "duplicate label name 'a'"),
+    ((("job", "x"),), "has no __name__"),
+    ((("__name__", ""),), "no labels"),
+])
+def test_sent_label_sets_follow_the_remote_write_rules(pairs, problem):
+    from tsdb.storage.labels import validate_sent_labels
+
+    with pytest.raises(InvalidLabels, match=problem):
+        validate_sent_labels(pairs)
+
+
+def test_sent_label_sets_drop_empty_values():
+    from tsdb.storage.labels import validate_sent_labels
+
+    assert validate_sent_labels((("__name__", "up"), ("a", ""), ("job", "n"))) == (
+        ("__name__", "up"), ("job", "n"))

@@ -13,7 +13,7 @@ from itertools import repeat
 import numpy as np
 
 from tsdb.storage.database import Database
-from tsdb.storage.labels import InvalidLabels, labels_key, validate_labels
+from tsdb.storage.labels import InvalidLabels, labels_key, validate_sent_labels
 from wire.errors import WireError
 from wire.remote_write import parse_label_bytes
 
@@ -47,17 +47,7 @@ class SeriesResolver:
                 continue
             seen.add(raw)
             try:
-                pairs = parse_label_bytes(raw)
-                names = [name for name, _ in pairs]
-                if any(a >= b for a, b in zip(names, names[1:], strict=False)):
-                    dup = next((a for a, b in zip(names, names[1:], strict=False) if a == b), None)
-                    raise InvalidLabels(f"duplicate label name {dup!r}" if dup else
-                                        f"label names are not sorted: {names}")
-                labels = validate_labels(pairs)
-                if not labels:
-                    raise InvalidLabels("series has no labels")
-                if not any(name == "__name__" for name, _ in labels):
-                    raise InvalidLabels(f"series {_show(labels)} has no __name__ label")
+                labels = validate_sent_labels(parse_label_bytes(raw))
             except (InvalidLabels, WireError) as exc:
                 first_problem = first_problem or str(exc)
                 continue
@@ -72,6 +62,3 @@ class SeriesResolver:
         sids[missing] = [get(keys[i], -1) for i in missing.tolist()]
         return sids, first_problem
 
-
-def _show(labels) -> str:
-    return "{" + ", ".join(f'{n}="{v}"' for n, v in labels) + "}"

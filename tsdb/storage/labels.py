@@ -12,7 +12,7 @@ use RE2 syntax and are fully anchored. ``.`` does not match a newline, as in Pro
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -94,6 +94,23 @@ def validate_labels(pairs: Iterable[tuple[str, str]] | Mapping[str, str]) -> Lab
             out.append((name, value))
     out.sort()
     return tuple(out)
+
+
+def validate_sent_labels(pairs: Sequence[tuple[str, str]]) -> Labels:
+    """:func:`validate_labels` plus the rules of the remote-write spec for a label set as a
+    sender transmits it: names already sorted, and a ``__name__`` label."""
+    for (a, _), (b, _) in zip(pairs, pairs[1:], strict=False):
+        if a == b:
+            raise InvalidLabels(f"duplicate label name {a!r}")
+        if a > b:
+            raise InvalidLabels(f"label names are not sorted: {[n for n, _ in pairs]}")
+    labels = validate_labels(pairs)
+    if not labels:
+        raise InvalidLabels("series has no labels")
+    if not any(name == "__name__" for name, _ in labels):
+        shown = ", ".join(f'{n}="{v}"' for n, v in labels)
+        raise InvalidLabels(f"series {{{shown}}} has no __name__ label")
+    return labels
 
 
 def _check_utf8(s: str, what: str) -> None:
