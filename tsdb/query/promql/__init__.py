@@ -1,0 +1,1 @@
+"""PromQL: parser (lexer, parser, ast), vectorised evaluator and the function library."""
