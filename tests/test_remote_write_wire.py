@@ -50,9 +50,15 @@ def assert_same(a: WriteBatch, b: WriteBatch) -> None:
     assert (a.histograms, a.exemplars, a.metadata) == (b.histograms, b.exemplars, b.metadata)
 
 
-def outcome(body: bytes, fast_path: bool) -> WriteBatch | str:
+def key_cache(keys: list[bytes]):
+    """A ``key_ids`` cache that knows exactly these keys."""
+    ids = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    return lambda ks: np.fromiter((ids.get(k, -1) for k in ks), np.int64, len(ks))
+
+
+def outcome(body: bytes, fast_path: bool, key_ids=None) -> WriteBatch | str:
     try:
-        return decode_write_request(body, fast_path=fast_path)
+        return decode_write_request(body, fast_path=fast_path, key_ids=key_ids)
     except WireError as exc:
         return f"error: {exc}"
 
@@ -407,6 +413,13 @@ def test_fast_path_equals_reference_and_oracle(case):
     fast = decode_write_request(body)
     assert_same(fast, expected)
     assert_same(decode_write_request(body, fast_path=False), expected)
+    # keys met before skip the label walk and give the same batch
+    known = key_cache(expected.series_keys)
+    cached = decode_write_request(body, key_ids=known)
+    assert_same(cached, expected)
+    answered = cached.key_ids >= 0  # -1 where the series took the slow path
+    assert cached.key_ids[answered].tolist() == \
+        known([k for k, a in zip(expected.series_keys, answered, strict=True) if a]).tolist()
     # the stock schema (full Label parse) sees the same samples per series
     stock = remote_pb2.WriteRequest.FromString(body)
     assert len(stock.timeseries) == len(fast.series_keys)
@@ -436,10 +449,22 @@ def test_corrupted_bodies_same_outcome_on_both_paths(case, edits):
             else:
                 del body[pos]
     fast, slow = outcome(bytes(body), True), outcome(bytes(body), False)
-    if isinstance(fast, str) or isinstance(slow, str):
-        assert isinstance(fast, str) and isinstance(slow, str), (fast, slow)
-    else:
-        assert_same(fast, slow)
+    # a cache of the intact body's keys must not make the corrupted body read differently
+    original = outcome(case[0], False)
+    known = key_cache(original.series_keys if isinstance(original, WriteBatch) else [])
+    for candidate in (fast, outcome(bytes(body), True, known)):
+        if isinstance(candidate, str) or isinstance(slow, str):
+            assert isinstance(candidate, str) and isinstance(slow, str), (candidate, slow)
+        else:
+            assert_same(candidate, slow)
+
+
+def test_known_key_followed_by_two_samples_takes_the_slow_path():
+    sample = h("09 00 00 00 00 00 00 f0 3f 10 80 d0 95 ff bc 31")
+    body = frame(1, SPEC_KEY + frame(2, sample) + frame(2, sample))
+    batch = decode_write_request(body, key_ids=key_cache([SPEC_KEY]))
+    assert batch.series_keys == [SPEC_KEY]
+    assert batch.sample_series.tolist() == [0, 0] and batch.key_ids.tolist() == [-1]
 
 
 # --- generated code is up to date --------------------------------------------------------------

@@ -5,14 +5,15 @@ exactly one sample. Building protobuf objects for that costs ~10 ms per request,
 decoder works on bytes (design.md, "Hot-path habits"):
 
 1. parse with ``WriteRequestRaw`` (``timeseries`` as ``repeated bytes``): no objects built;
-2. join the series bytes and walk their leading ``Label`` records with numpy, all series
-   in step (one iteration per label, at most 64): tag ``0x0a``, minimal 1- or 2-byte
-   length, inside the series. Where the walk stops, the labels end: the bytes before are
-   the series key;
-3. the rest of the series must be exactly one ``Sample`` record in the shape gogo-protobuf
-   writes: ``12 10 09 <8-byte double> 10 <6-byte varint>`` (18 bytes) or, for value 0.0,
-   ``12 07 10 <6-byte varint>`` (9 bytes). Timestamps between 1971 and 2109 take 6 varint
-   bytes. Tags, lengths and varint continuation bits are checked for all series at once;
+2. join the series bytes and check, for all series at once, that each ends in exactly one
+   ``Sample`` record in the shape gogo-protobuf writes: ``12 10 09 <8-byte double> 10
+   <6-byte varint>`` (18 bytes) or, for value 0.0, ``12 07 10 <6-byte varint>`` (9 bytes).
+   Timestamps between 1971 and 2109 take 6 varint bytes. Tags, lengths and varint
+   continuation bits are checked with masks on little-endian words;
+3. the bytes before the sample are the series key. Keys the caller already knows
+   (``key_ids``) were checked when first seen; the others are walked with numpy, all in
+   step (one iteration per label, at most 64): tag ``0x0a``, minimal 1- or 2-byte length,
+   and the walk must end exactly where the sample starts;
 4. series that fail any check (several samples, exemplars, histograms, unknown fields,
    another field order, other varint sizes...) take the reference path: the full generated
    schema (``TimeSeriesRaw``: labels as bytes, everything else parsed and validated).
@@ -32,6 +33,7 @@ labels surface when the store first meets the key, never silently.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,10 +56,23 @@ class WriteBatch:
     histograms: int = 0  # native histogram samples seen (not decoded yet)
     exemplars: int = 0
     metadata: int = 0  # MetricMetadata entries seen (not decoded)
+    # Per key, what ``key_ids`` answered (-1: unknown); None when it was not consulted.
+    key_ids: np.ndarray | None = None
 
 
-def decode_write_request(body: bytes, *, fast_path: bool = True) -> WriteBatch:
-    """Decode a snappy-decompressed ``prometheus.WriteRequest``; WireError if malformed."""
+#: A cache of series keys the caller has met before: ids (>= 0) for known keys, -1 for others.
+KeyIds = Callable[[Sequence[bytes]], np.ndarray]
+
+
+def decode_write_request(body: bytes, *, fast_path: bool = True,
+                         key_ids: KeyIds | None = None) -> WriteBatch:
+    """Decode a snappy-decompressed ``prometheus.WriteRequest``; WireError if malformed.
+
+    ``key_ids`` lets the fast path skip checking the label records of keys the caller
+    already knows: a key it knows was checked the first time (it came out of this decoder,
+    so it consists of well-formed Label records only), and equal bytes need no new check.
+    Its answers are returned in ``WriteBatch.key_ids``.
+    """
     if not fast_path:
         return _decode_reference(body)
     request = parse_message(raw_pb2.WriteRequestRaw, body, "WriteRequest")
@@ -66,11 +81,13 @@ def decode_write_request(body: bytes, *, fast_path: bool = True) -> WriteBatch:
     if n_metadata:
         parse_message(raw_pb2.WriteRequestMetadata, body, "WriteRequest")
     if not series:
-        return _empty_batch(n_metadata)
-    scan = _scan_single_sample(series)
+        empty = _empty_batch(n_metadata)
+        empty.key_ids = None if key_ids is None else np.empty(0, np.int64)
+        return empty
+    scan = _scan_single_sample(series, key_ids)
     if np.count_nonzero(scan.fast) == len(series):
         return WriteBatch(scan.keys, np.arange(len(series), dtype=np.int64), scan.timestamps,
-                          scan.values, metadata=n_metadata)
+                          scan.values, metadata=n_metadata, key_ids=scan.ids)
     return _merge_slow_series(series, scan, n_metadata)
 
 
@@ -122,6 +139,8 @@ def _merge_slow_series(series: list[bytes], scan: _Scan, n_metadata: int) -> Wri
         histograms += len(ts.histograms)
         exemplars += len(ts.exemplars)
 
+    if scan.ids is not None:
+        scan.ids[~scan.fast] = -1
     sample_series = np.repeat(np.arange(len(series), dtype=np.int64), counts)
     from_fast = np.repeat(scan.fast, counts)
     timestamps = np.empty(len(sample_series), dtype=np.int64)
@@ -131,7 +150,7 @@ def _merge_slow_series(series: list[bytes], scan: _Scan, n_metadata: int) -> Wri
     timestamps[~from_fast] = np.concatenate(slow_ts)
     bits[~from_fast] = np.concatenate(slow_vals).view(np.uint64)
     return WriteBatch(keys, sample_series, timestamps, bits.view(np.float64),
-                      histograms, exemplars, n_metadata)
+                      histograms, exemplars, n_metadata, scan.ids)
 
 
 def _label_key(ts: raw_pb2.TimeSeriesRaw) -> bytes:
@@ -178,6 +197,7 @@ _LABEL_ADVANCE = _label_advance_table()
 _LABEL_TAG = 0x0A
 _MAX_LABELS_WALKED = 64
 _DROP_FULL_SAMPLE = operator.itemgetter(slice(None, -18))
+_DROP_ZERO_SAMPLE = operator.itemgetter(slice(None, -9))
 # The tail of a series is read as three little-endian words: bytes 0-7, 8-15, 16-23.
 # Sample with a value: 12 10 | 09 <8-byte double> | 10 <6-byte varint>; as (mask, want):
 _FULL_0 = (np.uint64(0x0000_0000_00FF_FFFF), np.uint64(0x0000_0000_0009_1012))
@@ -198,48 +218,63 @@ class _Scan:
     keys: list[bytes]  # label bytes (valid where fast)
     timestamps: np.ndarray  # int64 (valid where fast)
     values: np.ndarray  # float64 (valid where fast)
+    ids: np.ndarray | None  # the key_ids answers, if asked
 
 
-def _scan_single_sample(series: list[bytes]) -> _Scan:
+def _scan_single_sample(series: list[bytes], key_ids: KeyIds | None) -> _Scan:
+    """Read the one-sample tail of every series; the bytes before it are the key.
+
+    The tail shapes are checked at the end of each series (18 bytes back, or 9 for a zero
+    value). The key's Label records are then walked only for keys ``key_ids`` does not
+    know; a walk that does not end exactly at the tail sends the series to the slow path.
+    """
     lengths = np.fromiter(map(len, series), dtype=np.int64, count=len(series))
     ends = np.cumsum(lengths)
     starts = ends - lengths
     joined = b"".join([*series, _PAD])
     buf = np.frombuffer(joined, dtype=np.uint8)
-
-    label_end = _walk_labels(buf, starts, ends)
     # row p: the three little-endian words starting at byte p (unaligned reads)
     word_rows = np.ndarray((len(joined) - _WINDOW + 1, 3), "<u8", joined, 0, (1, 8))
-    w0, w1, w2 = np.ascontiguousarray(word_rows[label_end].T)
-    tail_len = ends - label_end
-    full = ((tail_len == 18) & (w0 & _FULL_0[0] == _FULL_0[1]) & (w1 & _FULL_1[0] == _FULL_1[1])
-            & (w2 & _FULL_2[0] == _FULL_2[1]))
-    after_tag = (w0 >> _u64(24)) | (w1 << _u64(40))  # bytes 3-10: the value (full shape)
+
+    full_at = np.maximum(ends - 18, starts)
+    w0, w1, w2 = np.ascontiguousarray(word_rows[full_at].T)
+    full = ((lengths >= 18) & (w0 & _FULL_0[0] == _FULL_0[1])
+            & (w1 & _FULL_1[0] == _FULL_1[1]) & (w2 & _FULL_2[0] == _FULL_2[1]))
+    values = (w0 >> _u64(24)) | (w1 << _u64(40))  # bytes 3-10: the value (full shape)
     varint = (w1 >> _u64(32)) | (w2 << _u64(32))  # bytes 12-17: the timestamp (full shape)
+    label_end = full_at
     fast = full
-    if np.count_nonzero(tail_len == 9):
-        zero = ((tail_len == 9) & (w0 & _ZERO_0[0] == _ZERO_0[1])
-                & (w1 & _ZERO_1[0] == _ZERO_1[1]))
-        varint = np.where(zero, after_tag, varint)  # zero shape: timestamp at bytes 3-8
-        fast = full | zero
+    keys = list(map(_DROP_FULL_SAMPLE, series))
     if np.count_nonzero(full) != len(full):
-        after_tag[~full] = 0
+        zero_at = np.maximum(ends - 9, starts)
+        z0, z1 = np.ascontiguousarray(word_rows[zero_at, :2].T)
+        zero = (~full & (lengths >= 9) & (z0 & _ZERO_0[0] == _ZERO_0[1])
+                & (z1 & _ZERO_1[0] == _ZERO_1[1]))
+        # zero shape: the timestamp at bytes 3-8
+        varint = np.where(zero, (z0 >> _u64(24)) | (z1 << _u64(40)), varint)
+        values[~full] = 0
+        label_end = np.where(zero, zero_at, full_at)
+        fast = full | zero
+        zero_idx = np.flatnonzero(zero).tolist()
+        for i, key in zip(zero_idx, map(_DROP_ZERO_SAMPLE, map(series.__getitem__, zero_idx)),
+                          strict=True):
+            keys[i] = key
     timestamps = _varint48(varint)
 
-    # Keys: the label bytes. Slicing a constant 18-byte tail off every series runs in C;
-    # the other series (value-0 samples, slow path) are re-sliced one by one.
-    keys = list(map(_DROP_FULL_SAMPLE, series))
-    key_lengths = label_end - starts
-    for i in np.flatnonzero(tail_len != 18).tolist():
-        keys[i] = series[i][:key_lengths[i]]
-    return _Scan(fast, keys, timestamps, after_tag.view(np.float64))
+    ids = key_ids(keys) if key_ids is not None else None
+    check = fast if ids is None else fast & (ids < 0)
+    if np.count_nonzero(check):
+        idx = np.flatnonzero(check)
+        walked_to = _walk_labels(buf, starts[idx], label_end[idx])
+        fast[idx[walked_to != label_end[idx]]] = False
+    return _Scan(fast, keys, timestamps, values.view(np.float64), ids)
 
 
 def _walk_labels(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Per series, the offset where its leading run of well-formed Label records ends.
 
-    Stops after ``_MAX_LABELS_WALKED`` records: a series with more labels is left on a
-    Label tag, fails the sample check and takes the slow path (bounded work per request).
+    Stops after ``_MAX_LABELS_WALKED`` records: a series with more labels stops short of its
+    sample and takes the slow path (bounded work per request).
     """
     len_byte_1, len_byte_2 = buf[1:], buf[2:]  # at index p: the bytes after a tag at p
     pos = starts.copy()

@@ -71,7 +71,10 @@ async def handle_write(request: web.Request) -> web.Response:
     body = await request.read()
     try:
         raw = decompress_block(body, max_decoded=limit)
-        batch = decode_write_request(raw) if proto == V1 else decode_write_request_v2(raw)
+        if proto == V1:
+            batch = decode_write_request(raw, key_ids=state.resolver.lookup)
+        else:
+            batch = decode_write_request_v2(raw)
     except BodyTooLarge as exc:
         return web.Response(status=413, headers=headers, text=str(exc))
     except WireError as exc:
@@ -89,7 +92,7 @@ async def _store(state: ServerState, batch: WriteBatch, proto: str) -> web.Respo
         if count:
             metrics.unsupported.labels(kind).inc(count)
     problems: list[str] = []
-    sids, problem = state.resolver.resolve(batch.series_keys)
+    sids, problem = state.resolver.resolve(batch.series_keys, batch.key_ids)
     sample_sids = sids[batch.sample_series] if len(sids) else sids
     valid = sample_sids >= 0
     invalid = len(valid) - int(np.count_nonzero(valid))

@@ -25,11 +25,16 @@ class SeriesResolver:
         self.db = db
         self._sid_of: dict[bytes, int] = {}
 
-    def resolve(self, keys: Sequence[bytes]) -> tuple[np.ndarray, str | None]:
-        """Series id per key (-1 where the labels are invalid) and the first problem found,
-        for the error message."""
-        sids = np.fromiter(map(self._sid_of.get, keys, repeat(-1)), dtype=np.int64,
+    def lookup(self, keys: Sequence[bytes]) -> np.ndarray:
+        """Series id per key already met, -1 for the others (the decoder's ``key_ids``)."""
+        return np.fromiter(map(self._sid_of.get, keys, repeat(-1)), dtype=np.int64,
                            count=len(keys))
+
+    def resolve(self, keys: Sequence[bytes],
+                known: np.ndarray | None = None) -> tuple[np.ndarray, str | None]:
+        """Series id per key (-1 where the labels are invalid) and the first problem found,
+        for the error message. ``known`` is a :meth:`lookup` answer already at hand."""
+        sids = self.lookup(keys) if known is None else known.copy()
         missing = np.flatnonzero(sids < 0)
         if len(missing) == 0:
             return sids, None
