@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 import numpy as np
+import pytest
 import snappy
 
 from tsdb.api.server import serve
@@ -102,9 +103,14 @@ UP = (("__name__", "up"), ("instance", "a:9100"), ("job", "node"))
 LOAD = (("__name__", "node_load1"), ("instance", "a:9100"), ("job", "node"))
 
 
+DECODE_MODES = pytest.mark.parametrize("decode_workers", ["0", "1"],
+                                       ids=["inline-decode", "decode-worker"])
+
+
+@DECODE_MODES
 @run_async
-async def test_write_then_read_back_exact_bits(tmp_path):
-    async with running(tmp_path) as (url, session):
+async def test_write_then_read_back_exact_bits(tmp_path, decode_workers):
+    async with running(tmp_path, decode_workers=decode_workers) as (url, session):
         body = write_request([(UP, [(T0, 1.0)]), (LOAD, [(T0, 0.25)]),
                               (UP, [(T0 + 15000, STALE)]), (LOAD, [(T0 + 15000, -0.0)])])
         async with session.post(f"{url}/api/v1/write", data=body, headers=HEADERS) as r:
@@ -121,9 +127,11 @@ async def test_write_then_read_back_exact_bits(tmp_path):
         assert list(only_up) == [UP]
 
 
+@DECODE_MODES
 @run_async
-async def test_errors_name_the_problem(tmp_path):
-    async with running(tmp_path, max_request_bytes="64KiB") as (url, session):
+async def test_errors_name_the_problem(tmp_path, decode_workers):
+    async with running(tmp_path, max_request_bytes="64KiB",
+                       decode_workers=decode_workers) as (url, session):
         post = session.post
         async with post(f"{url}/api/v1/write", data=b"x",
                         headers={**HEADERS, "Content-Type": "text/plain"}) as r:
@@ -172,9 +180,10 @@ async def test_errors_name_the_problem(tmp_path):
         assert 'handler="/api/v1/write"' in text
 
 
+@DECODE_MODES
 @run_async
-async def test_remote_write_2_with_written_headers(tmp_path):
-    async with running(tmp_path) as (url, session):
+async def test_remote_write_2_with_written_headers(tmp_path, decode_workers):
+    async with running(tmp_path, decode_workers=decode_workers) as (url, session):
         req = write_v2_pb2.Request()
         req.symbols.extend(["", "__name__", "up", "job", "node"])
         ts = req.timeseries.add()

@@ -104,7 +104,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config, {"data_dir": args.data_dir, "listen": args.listen,
-                                           "retention": args.retention})
+                                           "retention": args.retention,
+                                           "decode_workers": args.decode_workers})
     except ConfigError as exc:
         print(f"tsdb serve: {exc}", file=sys.stderr)
         return 2
@@ -123,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--retention", help="how long to keep data, e.g. 30d; 0 = forever "
                                          "(default 15d)")
     srv.add_argument("--config", help="YAML file with settings; flags override it")
+    srv.add_argument("--decode-workers", help="processes that decode remote-write bodies; 0 "
+                                              "decodes in the event loop (default: auto, one "
+                                              "per core beyond the first, at most 4)")
     srv.set_defaults(func=cmd_serve)
     demo = sub.add_parser("demo", help="write, flush and read back a synthetic workload")
     demo.add_argument("--data-dir", default="./data")

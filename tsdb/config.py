@@ -10,10 +10,12 @@ Example file (every key optional)::
     commitlog_sync_interval: 0s
     head_memory_limit: 4GiB   # above this remote write answers 429
     max_request_bytes: 32MiB  # compressed body and declared decoded size
+    decode_workers: auto      # processes decoding remote-write bodies; 0 = in the event loop
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -60,6 +62,8 @@ class ServerConfig:
     max_request_bytes: str = "32MiB"
     flush_interval: str = "10s"
     fsync: bool = True
+    #: "auto" = one per core beyond the first, at most 4 (0 on one core)
+    decode_workers: int | str = "auto"
 
     def database_options(self) -> DatabaseOptions:
         try:
@@ -87,10 +91,23 @@ class ServerConfig:
     def flush_interval_s(self) -> float:
         return parse_duration_ms(self.flush_interval) / 1e3
 
+    @property
+    def decode_worker_count(self) -> int:
+        if self.decode_workers == "auto":
+            return max(0, min(4, (os.cpu_count() or 1) - 1))
+        try:
+            count = int(self.decode_workers)
+        except ValueError:
+            raise ValueError(f"decode_workers must be 'auto' or a number of processes, "
+                             f"got {self.decode_workers!r}") from None
+        if count < 0:
+            raise ValueError(f"decode_workers must not be negative, got {count}")
+        return count
+
     def validate(self) -> ServerConfig:
         self.database_options()
         _ = (self.listen_address, self.head_memory_limit_bytes, self.max_request_size,
-             self.flush_interval_s)
+             self.flush_interval_s, self.decode_worker_count)
         return self
 
 
@@ -110,7 +127,7 @@ def load_config(path: str | None = None, overrides: dict[str, Any] | None = None
             raise ConfigError(f"config file {path}: unknown settings {unknown}; "
                               f"known: {sorted(known)}")
         config = replace(config, **{k: (str(v) if isinstance(v, int | float) and
-                                        k not in ("shards", "fsync") else v)
+                                        k not in ("shards", "fsync", "decode_workers") else v)
                                     for k, v in doc.items()})
     if overrides:
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})

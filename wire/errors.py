@@ -18,3 +18,4 @@ class BodyTooLarge(WireError):
         super().__init__(f"{what} of {size} bytes exceeds the limit of {limit} bytes")
         self.size = size
         self.limit = limit
+        self.what = what

@@ -13,9 +13,10 @@ import logging
 import numpy as np
 from aiohttp import web
 
+from tsdb.api.decode_workers import PROTO_V1, PROTO_V2, DecodedBody, WorkerLost
 from tsdb.api.state import STATE, ServerState
 from wire.errors import BodyTooLarge, WireError
-from wire.remote_write import WriteBatch, decode_write_request
+from wire.remote_write import decode_write_request
 from wire.remote_write_v2 import decode_write_request_v2
 from wire.snappy_block import decompress_block
 
@@ -70,29 +71,57 @@ async def handle_write(request: web.Request) -> web.Response:
                                  f"the limit of {limit} bytes")
     body = await request.read()
     try:
-        raw = decompress_block(body, max_decoded=limit)
-        if proto == V1:
-            batch = decode_write_request(raw, key_ids=state.resolver.lookup)
+        if state.decoders is not None:
+            decoded = await state.decoders.decode(PROTO_V1 if proto == V1 else PROTO_V2, body)
         else:
-            batch = decode_write_request_v2(raw)
+            decoded = _decode_inline(state, proto, body, limit)
     except BodyTooLarge as exc:
         return web.Response(status=413, headers=headers, text=str(exc))
     except WireError as exc:
         return web.Response(status=400, headers=headers, text=f"bad remote-write body: {exc}")
+    except WorkerLost as exc:
+        return web.Response(status=503, headers={**headers, "Retry-After": "1"}, text=str(exc))
     if state.db.head_bytes() > state.config.head_memory_limit_bytes:
         return web.Response(status=429, headers={**headers, "Retry-After": "5"},
                             text="the store's head is over its memory budget; retry later")
-    return await _store(state, batch, proto)
+    return await _store(state, decoded, proto)
 
 
-async def _store(state: ServerState, batch: WriteBatch, proto: str) -> web.Response:
+def _decode_inline(state: ServerState, proto: str, body: bytes, limit: int) -> DecodedBody:
+    raw = decompress_block(body, max_decoded=limit)
+    if proto == V1:
+        batch = decode_write_request(raw, key_ids=state.resolver.lookup)
+        known = batch.key_ids
+    else:
+        batch = decode_write_request_v2(raw)
+        known = state.resolver.lookup(batch.series_keys)
+    unknown = [batch.series_keys[i] for i in np.flatnonzero(known < 0).tolist()]
+    return DecodedBody(known, unknown, batch.sample_series, batch.timestamps, batch.values,
+                       batch.histograms, batch.exemplars, batch.metadata)
+
+
+def _series_ids(state: ServerState, decoded: DecodedBody) -> tuple[np.ndarray, str | None]:
+    """Series id per key: the decoder's answer, and the engine's for keys new to it."""
+    sids = decoded.known_ids
+    if not decoded.unknown_keys:
+        return sids, None
+    created, problem = state.resolver.resolve(decoded.unknown_keys)
+    sids = sids.copy()
+    sids[sids < 0] = created
+    if state.decoders is not None:
+        valid = np.flatnonzero(created >= 0).tolist()
+        state.decoders.learn([(decoded.unknown_keys[i], int(created[i])) for i in valid])
+    return sids, problem
+
+
+async def _store(state: ServerState, batch: DecodedBody, proto: str) -> web.Response:
     metrics = state.metrics
     for kind, count in (("histogram", batch.histograms), ("exemplar", batch.exemplars),
                         ("metadata", batch.metadata)):
         if count:
             metrics.unsupported.labels(kind).inc(count)
     problems: list[str] = []
-    sids, problem = state.resolver.resolve(batch.series_keys, batch.key_ids)
+    sids, problem = _series_ids(state, batch)
     sample_sids = sids[batch.sample_series] if len(sids) else sids
     valid = sample_sids >= 0
     invalid = len(valid) - int(np.count_nonzero(valid))

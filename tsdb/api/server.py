@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tsdb.api.decode_workers import DecodePool
 from tsdb.api.remote_read import handle_read
 from tsdb.api.remote_write import handle_write
 from tsdb.api.state import STATE, ServerState
@@ -96,6 +97,10 @@ async def serve(config: ServerConfig, started: asyncio.Event | None = None) -> N
         db = await loop.run_in_executor(
             None, lambda: Database(config.data_dir, config.database_options()))
         db.start_background_flush(config.flush_interval_s)
+        if config.decode_worker_count:
+            pool = DecodePool(config.decode_worker_count, config.max_request_size)
+            await pool.start()
+            state.decoders = pool
         state.attach(db)
         log.info("ready after %.1f s (%d series, %d samples replayed)",
                  time.monotonic() - opened, db.series_count, db.stats["replayed_samples"])
@@ -105,6 +110,8 @@ async def serve(config: ServerConfig, started: asyncio.Event | None = None) -> N
         log.info("stopping: finishing requests, flushing heads")
     finally:
         await runner.cleanup()
+        if state.decoders is not None:
+            await state.decoders.close()
         if state.db is not None:
             await loop.run_in_executor(None, state.db.close)
             log.info("stopped cleanly")

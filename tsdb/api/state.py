@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tsdb.api.decode_workers import DecodePool
 from tsdb.api.metrics import Metrics
 from tsdb.api.series_resolver import SeriesResolver
 from tsdb.config import ServerConfig
@@ -18,6 +19,8 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     db: Database | None = None
     resolver: SeriesResolver | None = None
+    #: worker processes decoding remote-write bodies (None: decode in the event loop)
+    decoders: DecodePool | None = None
 
     def attach(self, db: Database) -> None:
         """The engine is open (commit log replayed): the server becomes ready."""
