@@ -184,6 +184,7 @@ def test_dot_and_newline_follow_prometheus_2() -> None:
         ("", {""}),
         (r"10\.0\.0\.1:9100|h\-2", {"10.0.0.1:9100", "h-2"}),
         ("é|ü", {"é", "ü"}),
+        (r"a/b|a\|b", {"a/b", "a|b"}),  # an escaped bar is a literal, not an alternative
         ("a.b", None),
         ("(a)|(b)", None),
         ("a|b*", None),
@@ -209,6 +210,9 @@ regex_atoms = st.sampled_from(
         "[ab]",
         "[^a]",
         r"\.",
+        r"\|",
+        "|",
+        "/",
         r"\d",
         "(a|b)",
         "x|",
@@ -221,7 +225,8 @@ regex_atoms = st.sampled_from(
     ]
 )
 regexes = st.lists(regex_atoms, max_size=4).map("".join)
-values = st.text(st.sampled_from(["a", "b", "A", "é", ".", "1", "\n", "x"]), max_size=5)
+values = st.text(st.sampled_from(["a", "b", "A", "é", ".", "1", "\n", "x", "|", "/"]),
+                 max_size=5)
 
 
 @given(regexes, values)

@@ -161,24 +161,28 @@ def _literal_alternatives(pattern: str) -> frozenset[str] | None:
                 inner = candidate
             break
     out: set[str] = set()
-    for alt in inner.split("|"):
-        chars: list[str] = []
-        i = 0
-        while i < len(alt):
-            c = alt[i]
-            if c == "\\":
-                nxt = alt[i + 1] if i + 1 < len(alt) else ""
-                # Only escaped ASCII punctuation is a literal; \d, \pL, \x41, \Q... are not.
-                if not (nxt.isascii() and not nxt.isalnum() and nxt.isprintable() and nxt != " "):
-                    return None
-                chars.append(nxt)
-                i += 2
-                continue
-            if c in _META:
+    chars: list[str] = []
+    i = 0
+    while i < len(inner):
+        c = inner[i]
+        if c == "\\":
+            nxt = inner[i + 1] if i + 1 < len(inner) else ""
+            # Only escaped ASCII punctuation is a literal; \d, \pL, \x41, \Q... are not.
+            if not (nxt and nxt.isascii() and not nxt.isalnum() and nxt.isprintable()
+                    and nxt != " "):
                 return None
+            chars.append(nxt)
+            i += 2
+            continue
+        if c == "|":  # an unescaped bar ends one alternative
+            out.add("".join(chars))
+            chars = []
+        elif c in _META:
+            return None
+        else:
             chars.append(c)
-            i += 1
-        out.add("".join(chars))
+        i += 1
+    out.add("".join(chars))
     return frozenset(out)
 
 
