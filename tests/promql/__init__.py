@@ -1,0 +1,1 @@
+"""Data-driven PromQL scripts (``*.test``), their format and the reference checker."""
