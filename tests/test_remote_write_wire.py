@@ -48,6 +48,7 @@ def assert_same(a: WriteBatch, b: WriteBatch) -> None:
     assert a.timestamps.tolist() == b.timestamps.tolist()
     assert a.values.view(np.uint64).tolist() == b.values.view(np.uint64).tolist()
     assert (a.histograms, a.exemplars, a.metadata) == (b.histograms, b.exemplars, b.metadata)
+    assert a.metadata_entries == b.metadata_entries
 
 
 def key_cache(keys: list[bytes]):
@@ -205,6 +206,7 @@ def test_metadata_only_and_empty_requests():
                                     metric_family_name="http_requests", help="Requests.")
     batch = decode_write_request(remote_pb2.WriteRequest(metadata=[meta] * 3).SerializeToString())
     assert (batch.series_keys, len(batch.timestamps), batch.metadata) == ([], 0, 3)
+    assert batch.metadata_entries == [("http_requests", 1, "Requests.", "")] * 3
     empty = decode_write_request(b"")
     assert empty.series_keys == [] and empty.values.dtype == np.float64
 
@@ -367,18 +369,22 @@ def write_request(draw):
     series = draw(st.lists(time_series(), max_size=8))
     top = [("series", s) for s in series]
     for _ in range(draw(st.integers(0, 2))):
-        meta = types_pb2.MetricMetadata(type=draw(st.integers(0, 7)), help=draw(TEXT))
-        top.insert(draw(st.integers(0, len(top))), ("metadata", meta.SerializeToString()))
+        entry = (draw(TEXT), draw(st.integers(0, 7)), draw(TEXT), draw(TEXT))
+        meta = types_pb2.MetricMetadata(metric_family_name=entry[0], type=entry[1],
+                                        help=entry[2], unit=entry[3])
+        top.insert(draw(st.integers(0, len(top))), ("metadata", (entry,
+                                                                 meta.SerializeToString())))
     if draw(st.integers(0, 4)) == 0:
         top.insert(draw(st.integers(0, len(top))), ("unknown", draw(UNKNOWN)))
     tags = {"label": 1, "sample": 2, "exemplar": 3, "histogram": 4}
     body = b""
-    keys, sample_series, timestamps, bits = [], [], [], []
+    keys, sample_series, timestamps, bits, entries = [], [], [], [], []
     counts = {"histogram": 0, "exemplar": 0, "metadata": 0}
     for kind, item in top:
         if kind == "metadata":
             counts["metadata"] += 1
-            body += frame(3, item)
+            entries.append(item[0])
+            body += frame(3, item[1])
             continue
         if kind == "unknown":
             body += item
@@ -402,7 +408,7 @@ def write_request(draw):
         body += frame(1, ts_bytes)
     expected = WriteBatch(keys, np.array(sample_series, np.int64), np.array(timestamps, np.int64),
                           np.array(bits, np.uint64).view(np.float64), counts["histogram"],
-                          counts["exemplar"], counts["metadata"])
+                          counts["exemplar"], counts["metadata"], metadata_entries=entries)
     return body, expected
 
 

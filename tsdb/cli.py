@@ -105,6 +105,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, {"data_dir": args.data_dir, "listen": args.listen,
                                            "retention": args.retention,
+                                           "query_timeout": args.query_timeout,
+                                           "query_max_samples": args.query_max_samples,
+                                           "lookback_delta": args.lookback_delta,
                                            "decode_workers": args.decode_workers})
     except ConfigError as exc:
         print(f"tsdb serve: {exc}", file=sys.stderr)
@@ -124,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--retention", help="how long to keep data, e.g. 30d; 0 = forever "
                                          "(default 15d)")
     srv.add_argument("--config", help="YAML file with settings; flags override it")
+    srv.add_argument("--query-timeout", help="maximum time a PromQL query may take "
+                                             "(default 2m)")
+    srv.add_argument("--query-max-samples", type=int,
+                     help="maximum samples one PromQL query may load (default 50000000)")
+    srv.add_argument("--lookback-delta", help="how far back an instant vector selector "
+                                              "looks for a sample (default 5m)")
     srv.add_argument("--decode-workers", help="processes that decode remote-write bodies; 0 "
                                               "decodes in the event loop (default: auto, one "
                                               "per core beyond the first, at most 4)")

@@ -10,6 +10,9 @@ Example file (every key optional)::
     commitlog_sync_interval: 0s
     head_memory_limit: 4GiB   # above this remote write answers 429
     max_request_bytes: 32MiB  # compressed body and declared decoded size
+    query_timeout: 2m         # PromQL queries (Prometheus' --query.timeout)
+    query_max_samples: 50000000  # samples one query may hold (--query.max-samples)
+    lookback_delta: 5m        # how far back an instant selector looks (--query.lookback-delta)
     decode_workers: auto      # processes decoding remote-write bodies; 0 = in the event loop
 """
 
@@ -62,6 +65,9 @@ class ServerConfig:
     max_request_bytes: str = "32MiB"
     flush_interval: str = "10s"
     fsync: bool = True
+    query_timeout: str = "2m"
+    query_max_samples: int = 50_000_000
+    lookback_delta: str = "5m"
     #: "auto" = one per core beyond the first, at most 4 (0 on one core)
     decode_workers: int | str = "auto"
 
@@ -92,6 +98,14 @@ class ServerConfig:
         return parse_duration_ms(self.flush_interval) / 1e3
 
     @property
+    def query_timeout_s(self) -> float:
+        return parse_duration_ms(self.query_timeout) / 1e3
+
+    @property
+    def lookback_delta_ms(self) -> int:
+        return parse_duration_ms(self.lookback_delta)
+
+    @property
     def decode_worker_count(self) -> int:
         if self.decode_workers == "auto":
             return max(0, min(4, (os.cpu_count() or 1) - 1))
@@ -106,8 +120,17 @@ class ServerConfig:
 
     def validate(self) -> ServerConfig:
         self.database_options()
-        _ = (self.listen_address, self.head_memory_limit_bytes, self.max_request_size,
-             self.flush_interval_s, self.decode_worker_count)
+        try:
+            _ = (self.listen_address, self.head_memory_limit_bytes, self.max_request_size,
+                 self.flush_interval_s, self.query_timeout_s, self.lookback_delta_ms,
+                 self.decode_worker_count)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.query_timeout_s <= 0 or self.lookback_delta_ms <= 0:
+            raise ConfigError("query_timeout and lookback_delta must be positive")
+        if not isinstance(self.query_max_samples, int) or self.query_max_samples <= 0:
+            raise ConfigError(f"query_max_samples must be a positive integer, "
+                              f"got {self.query_max_samples!r}")
         return self
 
 
@@ -126,8 +149,9 @@ def load_config(path: str | None = None, overrides: dict[str, Any] | None = None
         if unknown:
             raise ConfigError(f"config file {path}: unknown settings {unknown}; "
                               f"known: {sorted(known)}")
+        verbatim = ("shards", "fsync", "query_max_samples", "decode_workers")
         config = replace(config, **{k: (str(v) if isinstance(v, int | float) and
-                                        k not in ("shards", "fsync", "decode_workers") else v)
+                                        k not in verbatim else v)
                                     for k, v in doc.items()})
     if overrides:
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,9 +55,14 @@ class WriteBatch:
     values: np.ndarray  # float64 per sample, raw bits preserved (stale-marker NaNs intact)
     histograms: int = 0  # native histogram samples seen (not decoded yet)
     exemplars: int = 0
-    metadata: int = 0  # MetricMetadata entries seen (not decoded)
+    metadata: int = 0  # MetricMetadata entries seen
     # Per key, what ``key_ids`` answered (-1: unknown); None when it was not consulted.
     key_ids: np.ndarray | None = None
+    # (metric family name, type enum number, help, unit) per MetricMetadata (1.0 only)
+    metadata_entries: list[MetadataEntry] = field(default_factory=list)
+
+
+MetadataEntry = tuple[str, int, str, str]
 
 
 #: A cache of series keys the caller has met before: ids (>= 0) for known keys, -1 for others.
@@ -78,17 +83,21 @@ def decode_write_request(body: bytes, *, fast_path: bool = True,
     request = parse_message(raw_pb2.WriteRequestRaw, body, "WriteRequest")
     series = list(request.timeseries)
     n_metadata = len(request.metadata)
-    if n_metadata:
-        parse_message(raw_pb2.WriteRequestMetadata, body, "WriteRequest")
     if not series:
-        empty = _empty_batch(n_metadata)
-        empty.key_ids = None if key_ids is None else np.empty(0, np.int64)
-        return empty
-    scan = _scan_single_sample(series, key_ids)
-    if np.count_nonzero(scan.fast) == len(series):
-        return WriteBatch(scan.keys, np.arange(len(series), dtype=np.int64), scan.timestamps,
-                          scan.values, metadata=n_metadata, key_ids=scan.ids)
-    return _merge_slow_series(series, scan, n_metadata)
+        batch = _empty_batch(n_metadata)
+        batch.key_ids = None if key_ids is None else np.empty(0, np.int64)
+    else:
+        scan = _scan_single_sample(series, key_ids)
+        if np.count_nonzero(scan.fast) == len(series):
+            batch = WriteBatch(scan.keys, np.arange(len(series), dtype=np.int64),
+                               scan.timestamps, scan.values, metadata=n_metadata,
+                               key_ids=scan.ids)
+        else:
+            batch = _merge_slow_series(series, scan, n_metadata)
+    if n_metadata:
+        batch.metadata_entries = _metadata_entries(
+            parse_message(raw_pb2.WriteRequestMetadata, body, "WriteRequest").metadata)
+    return batch
 
 
 def parse_label_bytes(raw: bytes) -> list[tuple[str, str]]:
@@ -119,7 +128,12 @@ def _decode_reference(body: bytes) -> WriteBatch:
     sample_series = np.repeat(np.arange(len(keys), dtype=np.int64),
                               np.array(counts, dtype=np.int64))
     return WriteBatch(keys, sample_series, np.concatenate(all_ts), np.concatenate(all_vals),
-                      histograms, exemplars, len(request.metadata))
+                      histograms, exemplars, len(request.metadata),
+                      metadata_entries=_metadata_entries(request.metadata))
+
+
+def _metadata_entries(metadata) -> list[MetadataEntry]:
+    return [(m.metric_family_name, m.type, m.help, m.unit) for m in metadata]
 
 
 def _merge_slow_series(series: list[bytes], scan: _Scan, n_metadata: int) -> WriteBatch:

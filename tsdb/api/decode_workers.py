@@ -17,6 +17,7 @@ with :class:`WorkerLost` (the handler answers 503 and Prometheus retries).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 import os
@@ -24,14 +25,14 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from multiprocessing.connection import Connection
 
 import numpy as np
 
 from wire.errors import BodyTooLarge, WireError
-from wire.remote_write import decode_write_request
+from wire.remote_write import MetadataEntry, decode_write_request
 from wire.remote_write_v2 import decode_write_request_v2
 from wire.snappy_block import decompress_block
 
@@ -63,6 +64,7 @@ class DecodedBody:
     histograms: int
     exemplars: int
     metadata: int
+    metadata_entries: list[MetadataEntry] = field(default_factory=list)
 
 
 # --- the two ends of a pipe: byte layouts ------------------------------------------------
@@ -100,14 +102,15 @@ def decode_job(data: memoryview) -> tuple[int, list[tuple[bytes, int]], memoryvi
 
 def encode_reply(known_ids: np.ndarray, keys: Sequence[bytes], sample_series: np.ndarray,
                  timestamps: np.ndarray, values: np.ndarray, histograms: int, exemplars: int,
-                 metadata: int) -> list[bytes]:
+                 metadata: int, metadata_entries: Sequence[MetadataEntry] = ()) -> list[bytes]:
     unknown = [keys[i] for i in np.flatnonzero(known_ids < 0).tolist()]
     head = _REPLY.pack(_OK, len(known_ids), len(timestamps), len(unknown), histograms,
                        exemplars, metadata)
     return [head, np.ascontiguousarray(known_ids, np.int64).tobytes(),
             np.ascontiguousarray(sample_series, np.int64).tobytes(),
             np.ascontiguousarray(timestamps, np.int64).tobytes(),
-            np.ascontiguousarray(values, np.float64).tobytes(), _pack_keys(unknown)]
+            np.ascontiguousarray(values, np.float64).tobytes(), _pack_keys(unknown),
+            json.dumps(metadata_entries).encode("utf-8") if metadata_entries else b""]
 
 
 def encode_error(status: int, message: str) -> list[bytes]:
@@ -130,8 +133,9 @@ def decode_reply(data: bytes) -> DecodedBody:
     ts = np.frombuffer(view, np.int64, n_samples, offset + 8 * n_samples)
     vals = np.frombuffer(view, np.float64, n_samples, offset + 16 * n_samples)
     offset += 24 * n_samples
-    unknown, _ = _unpack_keys(view, offset, n_unknown)
-    return DecodedBody(known, unknown, series, ts, vals, hist, exem, meta)
+    unknown, offset = _unpack_keys(view, offset, n_unknown)
+    entries = [tuple(e) for e in json.loads(bytes(view[offset:]))] if len(view) > offset else []
+    return DecodedBody(known, unknown, series, ts, vals, hist, exem, meta, entries)
 
 
 # --- worker process -------------------------------------------------------------------------
@@ -168,7 +172,8 @@ def decode_body(cache: _KeyCache, proto: int, body: bytes | memoryview,
         return encode_error(_BAD, str(exc))
     assert known is not None
     return encode_reply(known, batch.series_keys, batch.sample_series, batch.timestamps,
-                        batch.values, batch.histograms, batch.exemplars, batch.metadata)
+                        batch.values, batch.histograms, batch.exemplars, batch.metadata,
+                        batch.metadata_entries)
 
 
 def _worker_main(conn: Connection, max_decoded: int) -> None:

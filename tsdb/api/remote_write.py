@@ -97,7 +97,7 @@ def _decode_inline(state: ServerState, proto: str, body: bytes, limit: int) -> D
         known = state.resolver.lookup(batch.series_keys)
     unknown = [batch.series_keys[i] for i in np.flatnonzero(known < 0).tolist()]
     return DecodedBody(known, unknown, batch.sample_series, batch.timestamps, batch.values,
-                       batch.histograms, batch.exemplars, batch.metadata)
+                       batch.histograms, batch.exemplars, batch.metadata, batch.metadata_entries)
 
 
 def _series_ids(state: ServerState, decoded: DecodedBody) -> tuple[np.ndarray, str | None]:
@@ -116,8 +116,11 @@ def _series_ids(state: ServerState, decoded: DecodedBody) -> tuple[np.ndarray, s
 
 async def _store(state: ServerState, batch: DecodedBody, proto: str) -> web.Response:
     metrics = state.metrics
+    if batch.metadata_entries and state.metadata is not None:
+        state.metadata.update(batch.metadata_entries)
+    unsupported_metadata = batch.metadata - len(batch.metadata_entries)  # 2.0's, for now
     for kind, count in (("histogram", batch.histograms), ("exemplar", batch.exemplars),
-                        ("metadata", batch.metadata)):
+                        ("metadata", unsupported_metadata)):
         if count:
             metrics.unsupported.labels(kind).inc(count)
     problems: list[str] = []

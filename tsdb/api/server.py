@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tsdb.api.decode_workers import DecodePool
+from tsdb.api.prom_api import add_routes as add_prom_api_routes
 from tsdb.api.remote_read import handle_read
 from tsdb.api.remote_write import handle_write
 from tsdb.api.state import STATE, ServerState
@@ -73,6 +74,7 @@ def create_app(state: ServerState) -> web.Application:
     app.router.add_post("/api/v1/write", handle_write)
     app.router.add_post("/api/v1/prom/remote/write", handle_write)  # M3's path
     app.router.add_post("/api/v1/read", handle_read)
+    add_prom_api_routes(app)  # query, series discovery, status
     return app
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -11,6 +13,7 @@ from tsdb.api.metrics import Metrics
 from tsdb.api.series_resolver import SeriesResolver
 from tsdb.config import ServerConfig
 from tsdb.storage.database import Database
+from tsdb.storage.metadata import MetadataStore
 
 
 @dataclass
@@ -21,10 +24,16 @@ class ServerState:
     resolver: SeriesResolver | None = None
     #: worker processes decoding remote-write bodies (None: decode in the event loop)
     decoders: DecodePool | None = None
+    #: metric metadata from remote write (``/api/v1/metadata``)
+    metadata: MetadataStore | None = None
+    #: the PromQL engine, created on the first query (``tsdb.api.query_api``)
+    engine: Any = None
+    started_at: float = field(default_factory=time.time)
 
     def attach(self, db: Database) -> None:
         """The engine is open (commit log replayed): the server becomes ready."""
         self.resolver = SeriesResolver(db)
+        self.metadata = MetadataStore(db.directory / "metadata.json")
         self.metrics.db = db
         self.db = db
 
