@@ -149,7 +149,7 @@ def _decode_all(enc: IntSeqs, counts: np.ndarray) -> np.ndarray:
     group_sizes = group_sizes_of(n_deltas, n_groups)
     widths = np.repeat(enc.group_widths.astype(np.int64), group_sizes)
     offsets, _ = exclusive_offsets(widths)
-    residual = unpack_lsb(enc.body_words, offsets, widths)
+    residual = _unpack_nonzero(enc.body_words, offsets, widths)
     hw = enc.head_widths.astype(np.int64).ravel()
     hoff, _ = exclusive_offsets(hw)
     head = unpack_lsb(enc.head_words, hoff, hw).reshape(-1, 3)
@@ -175,8 +175,19 @@ def _decode_subset(enc: IntSeqs, layout: IntSeqLayout, select: np.ndarray) -> np
         nonempty = n_deltas > 0
         seg_local_start[nonempty] = local[first[nonempty]]
         local += (layout.body_start[select] - seg_local_start)[seg_of_residual]
-    residual = unpack_lsb(enc.body_words, local, widths)
+    residual = _unpack_nonzero(enc.body_words, local, widths)
     return _rebuild(head, residual, counts)
+
+
+def _unpack_nonzero(words: np.ndarray, offsets: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """``unpack_lsb`` that reads only fields of non-zero width: constant stretches (flags,
+    idle counters, regular timestamps) leave whole groups at width 0."""
+    wide = np.flatnonzero(widths)
+    if len(wide) > len(widths) // 4:  # below 3/4 zeros the masking costs more than it saves
+        return unpack_lsb(words, offsets, widths)
+    residual = np.zeros(len(widths), dtype=np.uint64)
+    residual[wide] = unpack_lsb(words, offsets[wide], widths[wide])
+    return residual
 
 
 def _rebuild(head: np.ndarray, residual: np.ndarray, counts: np.ndarray) -> np.ndarray:
