@@ -19,15 +19,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import multiprocessing
-import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from multiprocessing.connection import Connection
 
 import numpy as np
 
@@ -176,17 +176,41 @@ def decode_body(cache: _KeyCache, proto: int, body: bytes | memoryview,
                         batch.metadata_entries)
 
 
-def _worker_main(conn: Connection, max_decoded: int) -> None:
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            raise EOFError
+        got += k
+    return bytes(buf)
+
+
+def _frame(parts: Sequence[bytes]) -> list[bytes]:
+    """A message on the pipe: its size (big-endian i32, or -1 then u64) and the parts."""
+    size = sum(map(len, parts))
+    header = struct.pack("!i", size) if size < 0x7FFFFFFF else struct.pack("!iQ", -1, size)
+    return [header, *parts]
+
+
+def worker_main(fd: int, max_decoded: int) -> None:
+    """A worker's life: jobs in, replies out, until the server closes its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us by closing the pipe
+    sock = socket.socket(fileno=fd)
     cache = _KeyCache()
     while True:
         try:
-            data = conn.recv_bytes()
-        except EOFError:
+            (size,) = struct.unpack("!i", _recv_exactly(sock, 4))
+            if size == -1:
+                (size,) = struct.unpack("!Q", _recv_exactly(sock, 8))
+            data = _recv_exactly(sock, size)
+        except (EOFError, ConnectionError):
             return
         proto, learned, body = decode_job(memoryview(data))
         if learned:
             cache.learn(learned)
-        conn.send_bytes(b"".join(decode_body(cache, proto, body, max_decoded)))
+        sock.sendall(b"".join(_frame(decode_body(cache, proto, body, max_decoded))))
 
 
 # --- event-loop side --------------------------------------------------------------------------
@@ -196,14 +220,16 @@ class _Worker:
     """One process and its pipe; jobs are answered in the order they were sent."""
 
     def __init__(self, max_decoded: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        here, there = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_main, args=(there, max_decoded),
-                                   name="tsdb-decode", daemon=True)
-        self.process.start()
+        # A plain child process (not multiprocessing: no resource-tracker process, nothing
+        # pickled) that runs worker_main on its end of a socket pair.
+        here, there = socket.socketpair()
+        code = ("import sys; from tsdb.api.decode_workers import worker_main; "
+                "worker_main(int(sys.argv[1]), int(sys.argv[2]))")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, str(there.fileno()), str(max_decoded)],
+            pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL)
         there.close()
-        self._conn = here
-        self._sock = socket.socket(fileno=os.dup(here.fileno()))
+        self._sock = here
         self._sock.setblocking(False)
         self.pending: deque[asyncio.Future[bytes]] = deque()
         self.learn_backlog: list[tuple[bytes, int]] = []
@@ -220,13 +246,9 @@ class _Worker:
     async def submit(self, proto: int, body: bytes) -> bytes:
         assert self._writer is not None
         learned, self.learn_backlog = self.learn_backlog, []
-        parts = encode_job(proto, body, learned)
-        size = sum(map(len, parts))
-        header = struct.pack("!i", size) if size < 0x7FFFFFFF else \
-            struct.pack("!iQ", -1, size)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.pending.append(future)
-        self._writer.writelines([header, *parts])
+        self._writer.writelines(_frame(encode_job(proto, body, learned)))
         await self._writer.drain()
         return await future
 
@@ -253,12 +275,15 @@ class _Worker:
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-        self._conn.close()
+        else:
+            self._sock.close()
         if self._reading is not None:
             await asyncio.wait([self._reading], timeout=5)
-        await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5)
-        if self.process.is_alive():
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.process.wait, 5)
+        except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
 
 
 class DecodePool:
@@ -288,7 +313,7 @@ class DecodePool:
         for i, worker in enumerate(self._workers):
             if not worker.alive:
                 log.error("a remote-write decode worker died (exit code %s); starting another",
-                          worker.process.exitcode)
+                          worker.process.poll())
                 replacement = _Worker(self.max_decoded)
                 self._workers[i] = replacement
                 await replacement.start()
