@@ -1,0 +1,1 @@
+"""Graphite: path patterns, target expressions and the render function library."""
