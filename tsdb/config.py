@@ -14,10 +14,17 @@ Example file (every key optional)::
     query_max_samples: 50000000  # samples one query may hold (--query.max-samples)
     lookback_delta: 5m        # how far back an instant selector looks (--query.lookback-delta)
     decode_workers: auto      # processes decoding remote-write bodies; 0 = in the event loop
+    carbon_listen: 0.0.0.0:2003         # carbon plaintext, TCP and UDP; "" = off
+    carbon_pickle_listen: 0.0.0.0:2004  # carbon pickle, TCP; "" = off
+    carbon_workers: auto      # processes parsing carbon payloads; 0 = in the event loop
+    graphite_resolutions:     # Graphite read step per series, like carbon's storage-schemas:
+      - {pattern: '^collectd\\.', resolution: 60s}   # first regex found in the name wins
+    graphite_default_resolution: 10s  # when no rule matches
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, fields, replace
@@ -37,6 +44,7 @@ class ConfigError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=64)  # the write path reads its limits on every request
 def parse_size(text: str | int) -> int:
     if isinstance(text, int):
         return text
@@ -70,6 +78,14 @@ class ServerConfig:
     lookback_delta: str = "5m"
     #: "auto" = one per core beyond the first, at most 4 (0 on one core)
     decode_workers: int | str = "auto"
+    carbon_listen: str | None = "0.0.0.0:2003"
+    carbon_pickle_listen: str | None = "0.0.0.0:2004"
+    #: "auto" = one per core, at most 4 (0 on one core)
+    carbon_workers: int | str = "auto"
+    #: ({"pattern": regex, "resolution": duration}, ...): the step Graphite reads use for a
+    #: series, first regex that ``re.search``-es its name wins (storage-schemas.conf)
+    graphite_resolutions: tuple | list = ()
+    graphite_default_resolution: str = "10s"
 
     def database_options(self) -> DatabaseOptions:
         try:
@@ -106,6 +122,20 @@ class ServerConfig:
         return parse_duration_ms(self.lookback_delta)
 
     @property
+    def carbon_listen_address(self) -> tuple[str, int] | None:
+        return parse_listen(self.carbon_listen) if self.carbon_listen else None
+
+    @property
+    def carbon_pickle_listen_address(self) -> tuple[str, int] | None:
+        return parse_listen(self.carbon_pickle_listen) if self.carbon_pickle_listen else None
+
+    @property
+    def carbon_worker_count(self) -> int:
+        cores = os.cpu_count() or 1
+        return _worker_count("carbon_workers", self.carbon_workers,
+                             0 if cores == 1 else min(4, cores))
+
+    @property
     def decode_worker_count(self) -> int:
         if self.decode_workers == "auto":
             return max(0, min(4, (os.cpu_count() or 1) - 1))
@@ -118,12 +148,34 @@ class ServerConfig:
             raise ValueError(f"decode_workers must not be negative, got {count}")
         return count
 
+    @property
+    def graphite_resolution_rules(self) -> list[tuple[str, int]]:
+        """``graphite_resolutions`` as (regex, step seconds) pairs, checked."""
+        rules = []
+        for rule in self.graphite_resolutions or ():
+            if not isinstance(rule, dict) or set(rule) != {"pattern", "resolution"}:
+                raise ValueError(f"graphite_resolutions: each rule is {{pattern: REGEX, "
+                                 f"resolution: DURATION}}, got {rule!r}")
+            try:
+                re.compile(str(rule["pattern"]))
+            except re.error as exc:
+                raise ValueError(f"graphite_resolutions: bad pattern {rule['pattern']!r}: "
+                                 f"{exc}") from None
+            rules.append((str(rule["pattern"]), _whole_seconds(str(rule["resolution"]))))
+        return rules
+
+    @property
+    def graphite_default_step_s(self) -> int:
+        return _whole_seconds(self.graphite_default_resolution)
+
     def validate(self) -> ServerConfig:
         self.database_options()
         try:
             _ = (self.listen_address, self.head_memory_limit_bytes, self.max_request_size,
                  self.flush_interval_s, self.query_timeout_s, self.lookback_delta_ms,
-                 self.decode_worker_count)
+                 self.decode_worker_count, self.carbon_listen_address,
+                 self.carbon_pickle_listen_address, self.carbon_worker_count,
+                 self.graphite_resolution_rules, self.graphite_default_step_s)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if self.query_timeout_s <= 0 or self.lookback_delta_ms <= 0:
@@ -132,6 +184,27 @@ class ServerConfig:
             raise ConfigError(f"query_max_samples must be a positive integer, "
                               f"got {self.query_max_samples!r}")
         return self
+
+
+def _whole_seconds(text: str) -> int:
+    ms = parse_duration_ms(text)
+    if ms <= 0 or ms % 1000:
+        raise ValueError(f"a Graphite resolution must be a positive whole number of seconds, "
+                         f"got {text!r}")
+    return ms // 1000
+
+
+def _worker_count(name: str, setting: int | str, auto: int) -> int:
+    if setting == "auto":
+        return auto
+    try:
+        count = int(setting)
+    except ValueError:
+        raise ValueError(f"{name} must be 'auto' or a number of processes, "
+                         f"got {setting!r}") from None
+    if count < 0:
+        raise ValueError(f"{name} must not be negative, got {count}")
+    return count
 
 
 def load_config(path: str | None = None, overrides: dict[str, Any] | None = None) -> ServerConfig:
@@ -149,7 +222,8 @@ def load_config(path: str | None = None, overrides: dict[str, Any] | None = None
         if unknown:
             raise ConfigError(f"config file {path}: unknown settings {unknown}; "
                               f"known: {sorted(known)}")
-        verbatim = ("shards", "fsync", "query_max_samples", "decode_workers")
+        verbatim = ("shards", "fsync", "query_max_samples", "decode_workers",
+                    "carbon_workers", "carbon_listen", "carbon_pickle_listen")
         config = replace(config, **{k: (str(v) if isinstance(v, int | float) and
                                         k not in verbatim else v)
                                     for k, v in doc.items()})
