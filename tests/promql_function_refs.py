@@ -151,7 +151,10 @@ def ref_extrapolated_rate(
     interval += to_end if to_end < threshold else average / 2
     factor = div(interval, sampled)
     if is_rate:
-        factor = div(factor, range_ms / 1000)
+        # Go's Duration.Seconds(): whole seconds plus the nanoseconds / 1e9, which is not
+        # always the same double as range_ms / 1000
+        seconds, rest = divmod(range_ms, 1000)
+        factor = div(factor, float(seconds) + float(rest * 1_000_000) / 1e9)
     return result * factor
 
 

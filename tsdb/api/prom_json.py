@@ -24,6 +24,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from tsdb.query.promql.goformat import format_float_f as format_fixed
 from tsdb.query.promql.result import QueryResult
 from tsdb.storage.labels import Labels
 
@@ -56,18 +57,6 @@ def format_value(v: float) -> str:
     if 1e-6 <= abs(v) < 1e21:
         return format(Decimal(text), "f")  # Go stays in fixed notation, repr does not
     return text  # both exponent form: Python's "1e-07", "1.5e+300" are Go's too
-
-
-def format_fixed(v: float) -> str:
-    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest digits, never an exponent
-    (how Prometheus prints a scalar's value)."""
-    special = _special(v)
-    if special is not None:
-        return special
-    text = repr(v)
-    if "e" in text:
-        return format(Decimal(text), "f")
-    return text[:-2] if text.endswith(".0") else text
 
 
 def format_timestamp(ms: int) -> str:

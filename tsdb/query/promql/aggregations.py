@@ -10,12 +10,12 @@ ignore NaN unless every value is NaN, ``sum`` and ``avg`` propagate it.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 
 import numpy as np
 
 from tsdb.query.promql import labelsets as ls_
 from tsdb.query.promql.errors import QueryError
+from tsdb.query.promql.goformat import format_float_f
 from tsdb.query.promql.values import InstantVector, Scalar, String, Value
 
 MAX_INT64_FLOAT = 9223372036854774784.0
@@ -201,23 +201,6 @@ def _in_label_order(vec: InstantVector) -> InstantVector:
     return InstantVector([labels[i] for i in order], vec.values[order], vec.present[order])
 
 
-def format_go_float(v: float) -> str:
-    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest round-trip digits, never an
-    exponent."""
-    if v != v:
-        return "NaN"
-    if v == math.inf:
-        return "+Inf"
-    if v == -math.inf:
-        return "-Inf"
-    text = repr(v)
-    if "e" in text:
-        text = format(Decimal(text), "f")
-    elif text.endswith(".0"):
-        text = text[:-2]
-    return text
-
-
 def _valid_label_name(name: str) -> bool:
     return bool(name) and not name[0].isdigit() and set(name) <= _LABEL_NAME_CHARS
 
@@ -250,7 +233,7 @@ def _count_values(vec: InstantVector, label: str, grouping: list[str],
     for base, b in uniq_pairs.tolist():
         key = base_uniq[base]
         if value_counts:
-            text = format_go_float(float(np.uint64(b).view(np.float64)))
+            text = format_float_f(float(np.uint64(b).view(np.float64)))
             key = tuple(sorted(key + ((label, text),)))
         labels.append(key)
     n_out = len(labels)

@@ -125,15 +125,6 @@ def one_series(values: np.ndarray, present: np.ndarray | None = None) -> Instant
 # --- Go number formatting and parsing --------------------------------------------------------
 
 
-def go_format_f(x: float) -> str:
-    """Go's ``fmt.Sprintf("%f", x)``."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    return "%f" % x
-
-
 def _go_underscores_ok(s: str) -> bool:
     """Go's ``underscoreOK``: an underscore only between digits (or after a base prefix)."""
     body = s[1:] if s[:1] in ("+", "-") else s

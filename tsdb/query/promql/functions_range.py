@@ -26,7 +26,6 @@ from tsdb.query.promql.functions_base import (
     chunks,
     count_pairs_in_windows,
     go_duration_seconds,
-    go_format_f,
     kahan_add,
     pair_indicator,
     prefix_count,
@@ -34,6 +33,7 @@ from tsdb.query.promql.functions_base import (
     scalar_arg,
     window_reduce,
 )
+from tsdb.query.promql.goformat import format_percent_f
 from tsdb.query.promql.values import InstantVector, RangeVector
 
 # --- rate, increase, delta ---------------------------------------------------------------
@@ -206,10 +206,10 @@ def func_holt_winters(call: FunctionCall) -> InstantVector:
         step = nonempty_steps[int(np.argmax(bad))]
         if bad_sf[step]:
             raise QueryError(
-                "invalid smoothing factor. Expected: 0 < sf < 1, got: " + go_format_f(sf[step])
+                "invalid smoothing factor. Expected: 0 < sf < 1, got: " + format_percent_f(sf[step])
             )
         raise QueryError(
-            "invalid trend factor. Expected: 0 < tf < 1, got: " + go_format_f(tf[step])
+            "invalid trend factor. Expected: 0 < tf < 1, got: " + format_percent_f(tf[step])
         )
 
     w = Windows.of(rv, 2)

@@ -23,6 +23,7 @@ from tsdb.query.promql import ast
 from tsdb.query.promql import lexer as T
 from tsdb.query.promql.ast import ValueType
 from tsdb.query.promql.errors import ParseError, QueryError
+from tsdb.query.promql.goformat import format_percent_f
 from tsdb.query.promql.lexer import Token, describe, go_quote
 from tsdb.query.promql.signatures import get_function
 from tsdb.storage.labels import Matcher
@@ -244,15 +245,6 @@ def _seconds_to_ms(ts: float) -> int:
     if not (MIN_INT64 <= ms < 2.0**63):
         return MIN_INT64
     return int(ms)
-
-
-def _go_float_f(x: float) -> str:
-    """Go's ``%f``."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    return "%f" % x
 
 
 # --- positions -----------------------------------------------------------------------------
@@ -550,7 +542,7 @@ class _Parser:
             self.unexpected(tok, "@", "timestamp")
         if timestamp is not None and (math.isnan(timestamp) or abs(timestamp) >= 2.0**63):
             raise self.error(expr.pos[0], "timestamp out of bounds for @ modifier: "
-                             + _go_float_f(timestamp))
+                             + format_percent_f(timestamp))
         target = expr.selector if isinstance(expr, ast.MatrixSelector) else expr
         if not isinstance(target, (ast.VectorSelector, ast.SubqueryExpr)):
             raise self.error(expr.pos[0], "@ modifier must be preceded by an instant vector "
