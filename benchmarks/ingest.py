@@ -706,6 +706,42 @@ def summarize(a, runs: list[dict], peers: list[str], skipped: dict) -> tuple[dic
     return out, ratios
 
 
+def add_peer_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every peer benchmark shares: how to start the peers and where."""
+    ap.add_argument("-c", "--concurrency", type=int, default=4, help="rwgen connections")
+    ap.add_argument("--tsdb-cmd", default=None,
+                    help="command line for the store, with {datadir} and {port} (default: "
+                         "this checkout's `python -m tsdb.cli serve ... --retention 0`)")
+    ap.add_argument("--vm-bin", default=shutil.which("victoria-metrics"))
+    ap.add_argument("--prom-bin", default=shutil.which("prometheus"))
+    ap.add_argument("--workdir", default=os.environ.get("TSDB_BENCH_DIR"),
+                    help="data dirs, logs and a generated corpus (default: a temp dir, "
+                         "removed at the end unless --keep)")
+    ap.add_argument("--keep", action="store_true", help="keep data dirs and logs")
+
+
+def skipped_peers(a: argparse.Namespace, peers: list[str]) -> dict[str, str]:
+    """Peers whose binary is missing, with the reason (logged)."""
+    skipped = {}
+    if "vm" in peers and not (a.vm_bin and os.access(a.vm_bin, os.X_OK)):
+        skipped["vm"] = "victoria-metrics not installed (Debian package victoria-metrics)"
+    if "prom" in peers and not (a.prom_bin and os.access(a.prom_bin, os.X_OK)):
+        skipped["prom"] = "prometheus not installed (Debian package prometheus)"
+    for peer, why in skipped.items():
+        log(f"skipping {peer}: {why}")
+    return skipped
+
+
+def interrupt_on_signals() -> None:
+    """SIGINT/SIGTERM/SIGHUP raise KeyboardInterrupt, so peers are stopped on the way out.
+    SIGINT too: a shell without job control starts background jobs with SIGINT ignored."""
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -717,16 +753,7 @@ def main() -> int:
     ap.add_argument("--start-ms", type=int, default=1767225600000, help="when generating")
     ap.add_argument("--peers", default="tsdb,vm,prom", help="any of tsdb,vm,prom")
     ap.add_argument("--runs", type=int, default=3, help="rounds; each round runs every peer")
-    ap.add_argument("-c", "--concurrency", type=int, default=4, help="rwgen connections")
-    ap.add_argument("--tsdb-cmd", default=None,
-                    help="command line for the store, with {datadir} and {port} (default: "
-                         "this checkout's `python -m tsdb.cli serve ... --retention 0`)")
-    ap.add_argument("--vm-bin", default=shutil.which("victoria-metrics"))
-    ap.add_argument("--prom-bin", default=shutil.which("prometheus"))
-    ap.add_argument("--workdir", default=os.environ.get("TSDB_BENCH_DIR"),
-                    help="data dirs, logs and a generated corpus (default: a temp dir, "
-                         "removed at the end unless --keep)")
-    ap.add_argument("--keep", action="store_true", help="keep data dirs and logs")
+    add_peer_arguments(ap)
     ap.add_argument("--out", help="also write the full results (every run) as JSON here")
     ap.add_argument("--max-seconds", type=float, default=1800, help="rwgen send limit")
     ap.add_argument("--ready-timeout", type=float, default=120)
@@ -754,20 +781,8 @@ def main() -> int:
         ap.error(f"unknown peers {unknown}; known: {','.join(ALL_PEERS)}")
     if not (LOAD_DIR / "rwgen.py").exists():
         ap.error(f"{LOAD_DIR}/rwgen.py not found (set TSDB_LOAD_DIR)")
-    skipped = {}
-    if "vm" in peers and not (a.vm_bin and os.access(a.vm_bin, os.X_OK)):
-        skipped["vm"] = "victoria-metrics not installed (Debian package victoria-metrics)"
-    if "prom" in peers and not (a.prom_bin and os.access(a.prom_bin, os.X_OK)):
-        skipped["prom"] = "prometheus not installed (Debian package prometheus)"
-    for peer, why in skipped.items():
-        log(f"skipping {peer}: {why}")
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    # SIGINT too: a shell without job control starts background jobs with SIGINT ignored
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    skipped = skipped_peers(a, peers)
+    interrupt_on_signals()
 
     temp = None
     if a.workdir is None:

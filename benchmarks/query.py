@@ -618,16 +618,7 @@ def main() -> int:
                                       "comma-separated strings")
     ap.add_argument("--max-points", type=int, default=720,
                     help="points per series of the full-span range queries (sets their step)")
-    ap.add_argument("-c", "--concurrency", type=int, default=4, help="rwgen connections")
-    ap.add_argument("--tsdb-cmd", default=None,
-                    help="command line for the store, with {datadir} and {port} (default: "
-                         "this checkout's `python -m tsdb.cli serve ... --retention 0`)")
-    ap.add_argument("--vm-bin", default=shutil.which("victoria-metrics"))
-    ap.add_argument("--prom-bin", default=shutil.which("prometheus"))
-    ap.add_argument("--workdir", default=os.environ.get("TSDB_BENCH_DIR"),
-                    help="data dirs, logs and a generated corpus (default: a temp dir, "
-                         "removed at the end unless --keep)")
-    ap.add_argument("--keep", action="store_true", help="keep data dirs and logs")
+    ingest.add_peer_arguments(ap)
     ap.add_argument("--out", help="also write the full results (every latency) as JSON here")
     ap.add_argument("--restart", action="store_true",
                     help="restart every peer after loading (graceful stop, start on the same "
@@ -661,19 +652,8 @@ def main() -> int:
         ap.error(f"unknown peers {unknown}; known: {','.join(ALL_PEERS)}")
     if not (ingest.LOAD_DIR / "rwgen.py").exists():
         ap.error(f"{ingest.LOAD_DIR}/rwgen.py not found (set TSDB_LOAD_DIR)")
-    skipped: dict[str, str] = {}
-    if "vm" in peers and not (a.vm_bin and os.access(a.vm_bin, os.X_OK)):
-        skipped["vm"] = "victoria-metrics not installed (Debian package victoria-metrics)"
-    if "prom" in peers and not (a.prom_bin and os.access(a.prom_bin, os.X_OK)):
-        skipped["prom"] = "prometheus not installed (Debian package prometheus)"
-    for peer, why in skipped.items():
-        log(f"skipping {peer}: {why}")
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    skipped = ingest.skipped_peers(a, peers)
+    ingest.interrupt_on_signals()
 
     temp = None
     if a.workdir is None:
