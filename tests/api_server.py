@@ -4,9 +4,7 @@ dir, for the Prometheus API tests; data goes in through the real remote-write en
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ import aiohttp
 import snappy
 from aiohttp import web
 
+from tests.support import free_port
 from tsdb.api.server import create_app
 from tsdb.api.state import ServerState
 from tsdb.config import ServerConfig
@@ -25,18 +24,6 @@ RW_HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-proto
               "X-Prometheus-Remote-Write-Version": "0.1.0"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_async(fn):
-    """Run an async test on a fresh event loop (no pytest plugin needed)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return wrapper
 
 
 @dataclass

@@ -4,7 +4,8 @@ Prometheus 2.42 gives them."""
 
 from __future__ import annotations
 
-from tests.api_server import api_server, run_async
+from tests.api_server import api_server
+from tests.support import run_async
 
 T0 = 1_704_580_200_000  # 2024-01-06T22:30:00Z
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-from tests.api_server import api_server, run_async
+from tests.api_server import api_server
+from tests.support import run_async
 
 T0 = 1_704_580_200_000  # 2024-01-06T22:30:00Z, on a 15 s and 60 s grid
 T0_S = T0 // 1000

@@ -3,7 +3,8 @@ order and words, error types and HTTP status codes, query limits from the config
 
 from __future__ import annotations
 
-from tests.api_server import api_server, run_async
+from tests.api_server import api_server
+from tests.support import run_async
 
 T0 = 1_704_580_200_000  # 2024-01-06T22:30:00Z
 T0_S = T0 // 1000

@@ -4,10 +4,8 @@ status codes and messages, metrics, graceful stop."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 import snappy
 
+from tests.support import free_port, run_async
 from tsdb.api.server import serve
 from tsdb.config import ServerConfig
 from wire.proto import remote_pb2, write_v2_pb2
@@ -27,11 +26,6 @@ STALE = float(np.uint64(0x7FF0000000000002).view(np.float64))
 HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
            "X-Prometheus-Remote-Write-Version": "0.1.0"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @asynccontextmanager
@@ -86,13 +80,6 @@ async def read_samples(session, url, matchers, start, end):
                        for s in ts.samples]
     return out
 
-
-def run_async(fn):
-    """Run an async test on a fresh event loop (no pytest plugin needed)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-    return wrapper
 
 
 def bits(v: float) -> int:

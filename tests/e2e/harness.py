@@ -10,7 +10,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,17 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Every process started by this module, so that a failure report can show their logs and
 # the session can make sure none outlives it.
 RUNNING: list[Proc] = []
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require_binary(name: str, package: str) -> str:

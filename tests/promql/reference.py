@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -30,15 +29,11 @@ from pathlib import Path
 import snappy
 
 from tests.promql.script import STALE, Eval, Outcome, Script, check, parse_script, render
+from tests.support import free_port
 from wire.proto import remote_pb2
 
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Prometheus:
