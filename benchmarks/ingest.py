@@ -774,7 +774,8 @@ def main() -> int:
     a = ap.parse_args()
     if a.tsdb_cmd is None:
         a.tsdb_cmd = (shlex.quote(sys.executable) + " -m tsdb.cli serve --data-dir {datadir} "
-                      "--listen 127.0.0.1:{port} --retention 0")
+                      "--listen 127.0.0.1:{port} --retention 0 --carbon-listen '' "
+                      "--carbon-pickle-listen ''")
     peers = [p.strip() for p in a.peers.split(",") if p.strip()]
     unknown = sorted(set(peers) - set(ALL_PEERS))
     if unknown:

@@ -41,6 +41,7 @@ bash "$compat/reference.sh" start --port "$ref_port" --dir "$work/reference" \
 
 PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" python3 -m tsdb.cli serve \
   --data-dir "$work/tsdb-data" --listen "127.0.0.1:$tsdb_port" --retention 0 \
+  --carbon-listen "" --carbon-pickle-listen "" \
   > "$work/tsdb.log" 2>&1 &
 tsdb_pid=$!
 for _ in $(seq 1 120); do

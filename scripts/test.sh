@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian peers the end-to-end tests drive (tests/e2e/ starts them; later issues add
-# graphite-carbon ...). Listed here so there is one place.
-DEBIAN_PACKAGES=(prometheus prometheus-node-exporter)
+# Debian peers the end-to-end tests drive (tests/e2e/ starts them). Listed here so there
+# is one place. graphite-web + graphite-carbon: the reference of test_graphite_compat.py;
+# carbon-c-relay: the real sender of test_carbon_relay.py.
+DEBIAN_PACKAGES=(prometheus prometheus-node-exporter graphite-web graphite-carbon carbon-c-relay)
 if [ ${#DEBIAN_PACKAGES[@]} -gt 0 ]; then
   missing=()
   for p in "${DEBIAN_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

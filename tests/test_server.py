@@ -30,6 +30,7 @@ HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf
 
 @asynccontextmanager
 async def running(tmp_path, **settings):
+    settings = {"carbon_listen": "", "carbon_pickle_listen": "", **settings}  # 2003/2004: off
     config = ServerConfig(data_dir=str(tmp_path / "data"), listen=f"127.0.0.1:{free_port()}",
                           retention="0", fsync=False, **settings)
     started = asyncio.Event()
@@ -206,7 +207,8 @@ def test_serve_stops_gracefully_and_restart_replays_nothing(tmp_path):
     port = free_port()
     data = tmp_path / "data"
     cmd = [sys.executable, "-m", "tsdb.cli", "serve", "--data-dir", str(data),
-           "--listen", f"127.0.0.1:{port}", "--retention", "0"]
+           "--listen", f"127.0.0.1:{port}", "--retention", "0",
+           "--carbon-listen", "", "--carbon-pickle-listen", ""]
 
     def start():
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)

@@ -108,7 +108,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                            "query_timeout": args.query_timeout,
                                            "query_max_samples": args.query_max_samples,
                                            "lookback_delta": args.lookback_delta,
-                                           "decode_workers": args.decode_workers})
+                                           "decode_workers": args.decode_workers,
+                                           "carbon_listen": args.carbon_listen,
+                                           "carbon_pickle_listen": args.carbon_pickle_listen,
+                                           "carbon_workers": args.carbon_workers})
     except ConfigError as exc:
         print(f"tsdb serve: {exc}", file=sys.stderr)
         return 2
@@ -136,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--decode-workers", help="processes that decode remote-write bodies; 0 "
                                               "decodes in the event loop (default: auto, one "
                                               "per core beyond the first, at most 4)")
+    srv.add_argument("--carbon-listen", help="HOST:PORT for carbon plaintext over TCP and UDP; "
+                                             "'' turns it off (default 0.0.0.0:2003)")
+    srv.add_argument("--carbon-pickle-listen", help="HOST:PORT for the carbon pickle protocol; "
+                                                    "'' turns it off (default 0.0.0.0:2004)")
+    srv.add_argument("--carbon-workers", help="processes that parse carbon payloads; 0 parses "
+                                              "in the event loop (default: auto, one per "
+                                              "core, at most 4)")
     srv.set_defaults(func=cmd_serve)
     demo = sub.add_parser("demo", help="write, flush and read back a synthetic workload")
     demo.add_argument("--data-dir", default="./data")

@@ -187,7 +187,8 @@ class ServerConfig:
 
 
 def _whole_seconds(text: str) -> int:
-    ms = parse_duration_ms(text)
+    """A Graphite step: ``10s``, ``1m``... or a bare number of seconds (as carbon writes)."""
+    ms = int(text) * 1000 if text.strip().isdigit() else parse_duration_ms(text)
     if ms <= 0 or ms % 1000:
         raise ValueError(f"a Graphite resolution must be a positive whole number of seconds, "
                          f"got {text!r}")

@@ -94,6 +94,42 @@ def graphite_identity(labels: Iterable[tuple[str, str]]) -> tuple[str, dict[str,
     else:
         path = tags.pop(METRIC_NAME, "")
     out = dict(sorted(tags.items()))
-    name = path + "".join(f";{k}={v}" for k, v in out.items())
+    # carbon's TaggedSeries.format sorts the ";tag=value" strings, not the tag names:
+    # ";a-b=1" comes before ";a=2"
+    name = path + "".join(sorted(f";{k}={v}" for k, v in out.items()))
     out[NAME_TAG] = path
     return name, out
+
+
+# carbon's TaggedSeries.parse_openmetrics segment pattern, verbatim (``(:?,|$)`` included)
+_OPENMETRICS_TAG = re.compile(r'([^=]+)="((?:[\\]["\\]|[^"\\])+)"(:?,|$)')
+
+
+def parse_sent_name(text: str) -> tuple[str, dict[str, str]]:
+    """A series name as a carbon sender writes it -> (path, tags), as carbon's
+    ``TaggedSeries.parse`` reads it: ``path;tag=value;...`` or the OpenMetrics-like
+    ``path{tag="value",...}`` (backslash escapes for ``"`` and ``\\``). A leading ``~`` run is
+    removed from every path, tagged or not, as carbon does.
+
+    Carbon stores a name it cannot parse under its raw spelling; we refuse it (InvalidName).
+    """
+    if text.endswith('"}') and "{" in text:
+        metric, _, rawtags = text[:-1].partition("{")
+        if "{" in rawtags or not metric:
+            raise InvalidName(f"series name {text!r} is not name{{tag=\"value\",...}}")
+        parts = [metric]
+        while rawtags:
+            m = _OPENMETRICS_TAG.match(rawtags)
+            if not m:
+                raise InvalidName(f"series name {text!r}: cannot parse {rawtags!r}")
+            value = m.group(2).replace('\\"', '"').replace("\\\\", "\\")
+            if ";" in value:
+                raise InvalidName(f"tag value {value!r} of {text!r} contains ';'")
+            parts.append(f"{m.group(1)}={value}")
+            rawtags = rawtags[m.end():]
+        text = ";".join(parts)
+    path, tags = parse_series_name(text)
+    path = path.lstrip("~")
+    if not path:
+        raise InvalidName(f"series name {text!r} has an empty path")
+    return path, tags

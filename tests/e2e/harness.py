@@ -144,12 +144,17 @@ class Store:
     def __init__(self, data_dir: Path, log_dir: Path, name: str = "tsdb") -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        self.carbon_port = free_port()  # plaintext, TCP and UDP
+        self.carbon_pickle_port = free_port()
         self.name = name
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self.proc = Proc(name, [sys.executable, "-m", "tsdb.cli", "serve",
                                 "--data-dir", str(data_dir),
-                                "--listen", f"127.0.0.1:{self.port}", "--retention", "0"],
+                                "--listen", f"127.0.0.1:{self.port}", "--retention", "0",
+                                "--carbon-listen", f"127.0.0.1:{self.carbon_port}",
+                                "--carbon-pickle-listen",
+                                f"127.0.0.1:{self.carbon_pickle_port}"],
                          log_dir / f"{name}.log", cwd=REPO, env=env)
         self.wait_ready()
 

@@ -219,12 +219,17 @@ def worker_main(fd: int, max_decoded: int) -> None:
 class _Worker:
     """One process and its pipe; jobs are answered in the order they were sent."""
 
-    def __init__(self, max_decoded: int) -> None:
+    def __init__(self, max_decoded: int, main: str = "tsdb.api.decode_workers:worker_main",
+                 send_buffer: int | None = None) -> None:
         # A plain child process (not multiprocessing: no resource-tracker process, nothing
-        # pickled) that runs worker_main on its end of a socket pair.
+        # pickled) that runs ``main`` (module:function, by default worker_main; the carbon
+        # listeners use their own) on its end of a socket pair.
         here, there = socket.socketpair()
-        code = ("import sys; from tsdb.api.decode_workers import worker_main; "
-                "worker_main(int(sys.argv[1]), int(sys.argv[2]))")
+        if send_buffer:  # large jobs go out in one send (the kernel caps it at wmem_max)
+            here.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        module, function = main.split(":")
+        code = (f"import sys; from {module} import {function}; "
+                f"{function}(int(sys.argv[1]), int(sys.argv[2]))")
         self.process = subprocess.Popen(
             [sys.executable, "-c", code, str(there.fileno()), str(max_decoded)],
             pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL)

@@ -31,6 +31,12 @@ class Metrics:
             "tsdb_remote_write_unsupported", "Remote-write items received but not stored "
             "(native histograms, exemplars, metadata), by kind.", ["kind"],
             registry=self.registry)
+        self.carbon_rejected = Counter(
+            "tsdb_carbon_lines_rejected", "Carbon plaintext lines and pickle items (or whole "
+            "pickle messages) refused, by reason.", ["reason"], registry=self.registry)
+        self.carbon_connections = Counter(
+            "tsdb_carbon_connections", "Carbon connections accepted, by listener.",
+            ["listener"], registry=self.registry)
         self.request_seconds = Histogram(
             "tsdb_http_request_duration_seconds", "HTTP request latency by handler and code.",
             ["handler", "code"], buckets=_LATENCY_BUCKETS, registry=self.registry)

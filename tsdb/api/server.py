@@ -16,7 +16,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tsdb.api.carbon import CarbonIngest
+from tsdb.api.carbon_workers import CarbonPool
 from tsdb.api.decode_workers import DecodePool
+from tsdb.api.graphite_api import add_routes as add_graphite_routes
 from tsdb.api.prom_api import add_routes as add_prom_api_routes
 from tsdb.api.remote_read import handle_read
 from tsdb.api.remote_write import handle_write
@@ -75,7 +78,27 @@ def create_app(state: ServerState) -> web.Application:
     app.router.add_post("/api/v1/prom/remote/write", handle_write)  # M3's path
     app.router.add_post("/api/v1/read", handle_read)
     add_prom_api_routes(app)  # query, series discovery, status
+    add_graphite_routes(app)  # graphite-web's render, metrics, tags and functions API
     return app
+
+
+async def _start_carbon(state: ServerState, db: Database) -> None:
+    """The carbon listeners (plaintext TCP + UDP, pickle TCP), if any is configured."""
+    config = state.config
+    plaintext, pickle = config.carbon_listen_address, config.carbon_pickle_listen_address
+    if plaintext is None and pickle is None:
+        return
+    pool = None
+    if config.carbon_worker_count:
+        pool = CarbonPool(config.carbon_worker_count)
+        await pool.start()
+    state.carbon = CarbonIngest(db, state.metrics, config.head_memory_limit_bytes, pool)
+    try:
+        await state.carbon.start(plaintext, pickle)
+    except OSError as exc:
+        log.error("cannot listen for carbon (%s); --carbon-listen '' and "
+                  "--carbon-pickle-listen '' turn the listeners off", exc)
+        raise SystemExit(2) from None
 
 
 async def serve(config: ServerConfig, started: asyncio.Event | None = None) -> None:
@@ -104,6 +127,7 @@ async def serve(config: ServerConfig, started: asyncio.Event | None = None) -> N
             await pool.start()
             state.decoders = pool
         state.attach(db)
+        await _start_carbon(state, db)
         log.info("ready after %.1f s (%d series, %d samples replayed)",
                  time.monotonic() - opened, db.series_count, db.stats["replayed_samples"])
         if started is not None:
@@ -112,6 +136,10 @@ async def serve(config: ServerConfig, started: asyncio.Event | None = None) -> N
         log.info("stopping: finishing requests, flushing heads")
     finally:
         await runner.cleanup()
+        if state.carbon is not None:
+            await state.carbon.close()
+            if state.carbon.pool is not None:
+                await state.carbon.pool.close()
         if state.decoders is not None:
             await state.decoders.close()
         if state.db is not None:

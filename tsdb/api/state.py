@@ -26,8 +26,12 @@ class ServerState:
     decoders: DecodePool | None = None
     #: metric metadata from remote write (``/api/v1/metadata``)
     metadata: MetadataStore | None = None
+    #: the carbon listeners (``tsdb.api.carbon``), once started
+    carbon: Any = None
     #: the PromQL engine, created on the first query (``tsdb.api.query_api``)
     engine: Any = None
+    #: the Graphite renderer, created on the first Graphite request (``graphite_api``)
+    graphite: Any = None
     started_at: float = field(default_factory=time.time)
 
     def attach(self, db: Database) -> None:
