@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
-import socket
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -22,13 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tsdb.api.decode_workers import (
-    _frame,
     _KeyCache,
     _pack_keys,
-    _recv_exactly,
     _unpack_keys,
     _Worker,
-    decode_job,
+    serve_jobs,
 )
 from tsdb.memtune import tune_allocator
 from wire.carbon_pickle import PickleRefused, load, points
@@ -116,25 +112,12 @@ def decode_reply(data: bytes) -> ParsedPayload:
 
 
 def worker_main(fd: int, _unused: int) -> None:
-    """A carbon worker's life: payloads in, parsed arrays out, until the pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us by closing the pipe
+    """A carbon worker: payloads in, parsed arrays out, until the pipe closes."""
     tune_allocator()  # numpy temporaries of every payload: keep them in the heap
-    sock = socket.socket(fileno=fd)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER)
     cache = _KeyCache()
-    while True:
-        try:
-            (size,) = struct.unpack("!i", _recv_exactly(sock, 4))
-            if size == -1:
-                (size,) = struct.unpack("!Q", _recv_exactly(sock, 8))
-            data = _recv_exactly(sock, size)
-        except (EOFError, ConnectionError):
-            return
-        kind, learned, body = decode_job(memoryview(data))
-        if learned:
-            cache.learn(learned)
-        parsed = parse_payload(kind, bytes(body), cache.lookup)
-        sock.sendall(b"".join(_frame(encode_reply(parsed))))
+    serve_jobs(fd, cache,
+               lambda kind, body: encode_reply(parse_payload(kind, bytes(body), cache.lookup)),
+               send_buffer=PIPE_BUFFER)
 
 
 class CarbonPool:

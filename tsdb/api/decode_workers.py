@@ -25,7 +25,7 @@ import struct
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -194,11 +194,15 @@ def _frame(parts: Sequence[bytes]) -> list[bytes]:
     return [header, *parts]
 
 
-def worker_main(fd: int, max_decoded: int) -> None:
-    """A worker's life: jobs in, replies out, until the server closes its end."""
+def serve_jobs(fd: int, cache: _KeyCache,
+               handle: Callable[[int, memoryview], Sequence[bytes]],
+               send_buffer: int | None = None) -> None:
+    """A worker's life (remote-write decode and carbon parse workers alike): jobs in, the
+    key ids they teach learned, replies out, until the server closes its end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops us by closing the pipe
     sock = socket.socket(fileno=fd)
-    cache = _KeyCache()
+    if send_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     while True:
         try:
             (size,) = struct.unpack("!i", _recv_exactly(sock, 4))
@@ -207,10 +211,16 @@ def worker_main(fd: int, max_decoded: int) -> None:
             data = _recv_exactly(sock, size)
         except (EOFError, ConnectionError):
             return
-        proto, learned, body = decode_job(memoryview(data))
+        kind, learned, body = decode_job(memoryview(data))
         if learned:
             cache.learn(learned)
-        sock.sendall(b"".join(_frame(decode_body(cache, proto, body, max_decoded))))
+        sock.sendall(b"".join(_frame(handle(kind, body))))
+
+
+def worker_main(fd: int, max_decoded: int) -> None:
+    """A remote-write decode worker."""
+    cache = _KeyCache()
+    serve_jobs(fd, cache, lambda proto, body: decode_body(cache, proto, body, max_decoded))
 
 
 # --- event-loop side --------------------------------------------------------------------------

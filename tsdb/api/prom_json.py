@@ -18,13 +18,13 @@ return millions of points. Prometheus 2.42 prints (checked against its binary):
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 import numpy as np
 
 from tsdb.query.promql.goformat import format_float_f as format_fixed
+from tsdb.query.promql.goformat import special_name
 from tsdb.query.promql.result import QueryResult
 from tsdb.storage.labels import Labels
 
@@ -35,16 +35,6 @@ ERROR_STATUS = {"bad_data": 400, "execution": 422, "canceled": 503, "timeout": 5
 _encode_str = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def _special(v: float) -> str | None:
-    if v != v:
-        return "NaN"
-    if v == math.inf:
-        return "+Inf"
-    if v == -math.inf:
-        return "-Inf"
-    return None
-
-
 def format_value(v: float) -> str:
     """The value of a vector or matrix point as Prometheus prints it (without quotes)."""
     text = repr(v)
@@ -53,7 +43,7 @@ def format_value(v: float) -> str:
         # as Go, but writes integers as "12.0" (and specials as "nan", "inf")
         if text[-1] == "0" and text.endswith(".0"):
             return text[:-2]
-        return text if text[-1].isdigit() else _special(v)
+        return text if text[-1].isdigit() else special_name(v)
     if 1e-6 <= abs(v) < 1e21:
         return format(Decimal(text), "f")  # Go stays in fixed notation, repr does not
     return text  # both exponent form: Python's "1e-07", "1.5e+300" are Go's too

@@ -6,7 +6,8 @@ import math
 from decimal import Decimal
 
 
-def _special(v: float) -> str | None:
+def special_name(v: float) -> str | None:
+    """Prometheus' spelling of NaN and the infinities; None for finite values."""
     if v != v:
         return "NaN"
     if v == math.inf:
@@ -19,7 +20,7 @@ def _special(v: float) -> str | None:
 def format_float_f(v: float) -> str:
     """``strconv.FormatFloat(v, 'f', -1, 64)``: shortest round-trip digits, never an exponent
     (scalar values in the API, ``count_values`` labels)."""
-    special = _special(v)
+    special = special_name(v)
     if special is not None:
         return special
     text = repr(v)
@@ -30,5 +31,5 @@ def format_float_f(v: float) -> str:
 
 def format_percent_f(v: float) -> str:
     """``fmt.Sprintf("%f", v)`` (six decimals), as in some of Prometheus' error messages."""
-    special = _special(v)
+    special = special_name(v)
     return special if special is not None else "%f" % v
