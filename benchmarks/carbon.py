@@ -170,28 +170,10 @@ COUNTERS = {"tsdb": ("tsdb_samples_ingested_total", 'protocol="carbon"'),
 
 def send(a, corpus: Path, port: int, log_path: Path) -> tuple[dict, float]:
     """carbongen.py send; its JSON summary and the monotonic time the summary appeared."""
-    argv = [sys.executable, str(LOAD_DIR / "carbongen.py"), "send", "--corpus", str(corpus),
-            "--addr", f"127.0.0.1:{port}", "-c", str(a.concurrency),
-            "--max-seconds", str(a.max_seconds)]
-    with open(log_path, "ab") as errf:
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errf,
-                             stdin=subprocess.DEVNULL, text=True)
-    RUNNING.append(p)
-    try:
-        summary, t_end = None, None
-        assert p.stdout is not None
-        for line in p.stdout:
-            if line.startswith("{"):
-                t_end = time.monotonic()
-                summary = json.loads(line)
-        p.wait(60)
-    finally:
-        stop_process(p)
-        RUNNING.remove(p)
-    if summary is None or t_end is None:
-        raise RuntimeError(f"carbongen send printed no summary (exit {p.returncode}); "
-                           f"see {log_path}")
-    return summary, t_end
+    return ingest.run_sender([sys.executable, str(LOAD_DIR / "carbongen.py"), "send",
+                              "--corpus", str(corpus), "--addr", f"127.0.0.1:{port}",
+                              "-c", str(a.concurrency), "--max-seconds", str(a.max_seconds)],
+                             log_path)
 
 
 def wait_counted(srv: Server, peer: str, n: int, timeout: float) -> tuple[float | None, float]:

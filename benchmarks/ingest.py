@@ -438,10 +438,9 @@ COUNTERS = {"tsdb": ("tsdb_samples_ingested_total", 'protocol="remote_write"'),
 # ------------------------------------------------------------------------------ one run
 
 
-def send(a, corpus: Path, url: str, log_path: Path) -> tuple[dict, float]:
-    """rwgen.py send; its JSON summary and the monotonic time the summary appeared."""
-    argv = [sys.executable, str(LOAD_DIR / "rwgen.py"), "send", "--corpus", str(corpus),
-            "--url", url, "-c", str(a.concurrency), "--max-seconds", str(a.max_seconds)]
+def run_sender(argv: list[str], log_path: Path) -> tuple[dict, float]:
+    """Run a load generator's ``send`` (rwgen.py, carbongen.py); its JSON summary and the
+    monotonic time the summary appeared."""
     with open(log_path, "ab") as errf:
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errf,
                              stdin=subprocess.DEVNULL, text=True)
@@ -458,9 +457,16 @@ def send(a, corpus: Path, url: str, log_path: Path) -> tuple[dict, float]:
         stop_process(p)
         RUNNING.remove(p)
     if summary is None or t_end is None:
-        raise RuntimeError(f"rwgen send printed no summary (exit {p.returncode}); "
-                           f"see {log_path}")
+        raise RuntimeError(f"{Path(argv[1]).name} send printed no summary "
+                           f"(exit {p.returncode}); see {log_path}")
     return summary, t_end
+
+
+def send(a, corpus: Path, url: str, log_path: Path) -> tuple[dict, float]:
+    """rwgen.py send; its JSON summary and the monotonic time the summary appeared."""
+    return run_sender([sys.executable, str(LOAD_DIR / "rwgen.py"), "send", "--corpus",
+                       str(corpus), "--url", url, "-c", str(a.concurrency), "--max-seconds",
+                       str(a.max_seconds)], log_path)
 
 
 def run_one(a, peer: str, rnd: int, corpus: Path, man: dict, work: Path) -> dict:
