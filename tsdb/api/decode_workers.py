@@ -31,6 +31,7 @@ from itertools import repeat
 
 import numpy as np
 
+from tsdb.memtune import tune_allocator
 from wire.errors import BodyTooLarge, WireError
 from wire.remote_write import MetadataEntry, decode_write_request
 from wire.remote_write_v2 import decode_write_request_v2
@@ -219,6 +220,7 @@ def serve_jobs(fd: int, cache: _KeyCache,
 
 def worker_main(fd: int, max_decoded: int) -> None:
     """A remote-write decode worker."""
+    tune_allocator()
     cache = _KeyCache()
     serve_jobs(fd, cache, lambda proto, body: decode_body(cache, proto, body, max_decoded))
 
