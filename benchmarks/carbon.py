@@ -40,7 +40,6 @@ import math
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -397,6 +396,15 @@ def print_table(runs: list[dict], peers_out: dict, ratios: dict) -> None:
         print(f"  meets targets: {ratios['meets_targets']}", file=sys.stderr)
 
 
+def _report(peer: str, r: dict) -> None:
+    if r.get("points_per_s"):
+        log(f"  {peer}: {r['points_per_s']:,.0f} points/s stored "
+            f"({r['socket_points_per_s']:,.0f}/s on the socket), "
+            f"cpu {fmt(r.get('cpu_s_per_m'), '.3f')} s/M, "
+            f"rss {fmt(r.get('peak_rss_mib'), '.0f')} MiB"
+            f"{'' if r['ok'] else ', PROBLEMS: ' + '; '.join(r['problems'])}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -443,19 +451,8 @@ def main() -> int:
         ap.error(f"unknown peers {unknown}; known: {','.join(ALL_PEERS)}")
     if not (LOAD_DIR / "carbongen.py").exists():
         ap.error(f"{LOAD_DIR}/carbongen.py not found (set TSDB_LOAD_DIR)")
-    skipped = {}
-    if "vm" in peers and not (a.vm_bin and os.access(a.vm_bin, os.X_OK)):
-        skipped["vm"] = "victoria-metrics not installed (Debian package victoria-metrics)"
-    if "carbon" in peers and not (a.carbon_bin and os.access(a.carbon_bin, os.X_OK)):
-        skipped["carbon"] = "carbon-cache not installed (Debian package graphite-carbon)"
-    for peer, why in skipped.items():
-        log(f"skipping {peer}: {why}")
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    skipped = ingest.skipped_peers(a, peers)
+    ingest.interrupt_on_signals()
     temp = None
     if a.workdir is None:
         temp = a.workdir = tempfile.mkdtemp(prefix="tsdb-carbon-")
@@ -469,34 +466,14 @@ def main() -> int:
         log(f"corpus {corpus}: {man['series']} series, {man['total_points']:,} points, "
             f"{man['bytes'] / 1e6:.0f} MB; peers {','.join(peers)}, {a.runs} rounds, "
             f"-c {a.concurrency}")
-        for rnd in range(1, a.runs + 1):
-            for peer in peers:
-                if peer in skipped:
-                    continue
-                log(f"round {rnd}/{a.runs}: {peer}")
-                try:
-                    r = run_one(a, peer, rnd, corpus, man, work)
-                except KeyboardInterrupt:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - report and go on with the others
-                    log(f"  {peer} run failed: {exc}")
-                    r = {"peer": peer, "round": rnd, "ok": False, "problems": [str(exc)[:300]]}
-                runs.append(r)
-                if r.get("points_per_s"):
-                    log(f"  {peer}: {r['points_per_s']:,.0f} points/s stored "
-                        f"({r['socket_points_per_s']:,.0f}/s on the socket), "
-                        f"cpu {fmt(r.get('cpu_s_per_m'), '.3f')} s/M, "
-                        f"rss {fmt(r.get('peak_rss_mib'), '.0f')} MiB"
-                        f"{'' if r['ok'] else ', PROBLEMS: ' + '; '.join(r['problems'])}")
+        ingest.alternate_rounds(a, peers, skipped, runs,
+                                lambda peer, rnd: run_one(a, peer, rnd, corpus, man, work),
+                                _report)
     except KeyboardInterrupt as exc:
         interrupted = True
         log(f"interrupted ({exc or 'Ctrl-C'}): stopping what runs, summarizing finished runs")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        for p in list(RUNNING):
-            log(f"stopping leftover process {p.pid}")
-            stop_process(p)
+        ingest.stop_leftovers()
         if temp and not a.keep:
             shutil.rmtree(temp, ignore_errors=True)
     peers_out, ratios = summarize(a, runs, peers, skipped)

@@ -70,6 +70,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -726,13 +727,62 @@ def add_peer_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--keep", action="store_true", help="keep data dirs and logs")
 
 
+def alternate_rounds(a: argparse.Namespace, peers: list[str], skipped: dict[str, str],
+                     runs: list[dict], run_round: Callable[[str, int], dict],
+                     report: Callable[[str, dict], None]) -> None:
+    """Every round runs every peer in turn (machine noise falls on all alike); a run that
+    fails is recorded as such and the others go on. Results are appended to ``runs``."""
+    for rnd in range(1, a.runs + 1):
+        for peer in peers:
+            if peer in skipped:
+                continue
+            log(f"round {rnd}/{a.runs}: {peer}")
+            try:
+                r = run_round(peer, rnd)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001 - report and go on with the others
+                log(f"  {peer} run failed: {exc}")
+                r = {"peer": peer, "round": rnd, "ok": False, "problems": [str(exc)[:300]]}
+            runs.append(r)
+            report(peer, r)
+
+
+def stop_leftovers() -> None:
+    """Stop every process a run left behind (signals ignored: the cleanup is bounded)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    for p in list(RUNNING):
+        log(f"stopping leftover process {p.pid}")
+        stop_process(p)
+
+
+def _report(peer: str, r: dict) -> None:
+    if "samples_per_s" not in r:
+        return
+    disk = " ".join(f"{k}={v / 1e6:.1f}" for k, v in r["disk_breakdown"].items()
+                    if v >= 50_000)
+    log(f"  {peer}: {r['samples_per_s']:,.0f} samples/s, "
+        f"cpu {r['cpu_s_per_m']:.3f} s/M ({r['cpu_s_per_m_to_exit']:.3f} to "
+        f"exit), rss {r['peak_rss_mib']:.0f} MiB, "
+        f"{r['bytes_per_sample']:.3f} B/sample (MB: {disk}), "
+        f"stop {r['stop_s']:.1f} s"
+        f"{'' if r['ok'] else ', PROBLEMS: ' + '; '.join(r['problems'])}")
+
+
+#: peer -> (its binary's option, the Debian package that has it)
+PEER_BINARIES = {"vm": ("vm_bin", "victoria-metrics"), "prom": ("prom_bin", "prometheus"),
+                 "carbon": ("carbon_bin", "graphite-carbon")}
+
+
 def skipped_peers(a: argparse.Namespace, peers: list[str]) -> dict[str, str]:
     """Peers whose binary is missing, with the reason (logged)."""
     skipped = {}
-    if "vm" in peers and not (a.vm_bin and os.access(a.vm_bin, os.X_OK)):
-        skipped["vm"] = "victoria-metrics not installed (Debian package victoria-metrics)"
-    if "prom" in peers and not (a.prom_bin and os.access(a.prom_bin, os.X_OK)):
-        skipped["prom"] = "prometheus not installed (Debian package prometheus)"
+    for peer in peers:
+        option, package = PEER_BINARIES.get(peer, (None, ""))
+        binary = getattr(a, option, None) if option else None
+        if option and not (binary and os.access(binary, os.X_OK)):
+            skipped[peer] = f"{peer} not installed (Debian package {package})"
     for peer, why in skipped.items():
         log(f"skipping {peer}: {why}")
     return skipped
@@ -804,37 +854,13 @@ def main() -> int:
         log(f"corpus {corpus}: {man['series']} series, {man['samples']:,} samples in "
             f"{man['requests']} requests; peers {','.join(peers)}, {a.runs} rounds, "
             f"-c {a.concurrency}")
-        for rnd in range(1, a.runs + 1):
-            for peer in peers:
-                if peer in skipped:
-                    continue
-                log(f"round {rnd}/{a.runs}: {peer}")
-                try:
-                    r = run_one(a, peer, rnd, corpus, man, work)
-                except KeyboardInterrupt:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - report and go on with the others
-                    log(f"  {peer} run failed: {exc}")
-                    r = {"peer": peer, "round": rnd, "ok": False, "problems": [str(exc)[:300]]}
-                runs.append(r)
-                if "samples_per_s" in r:
-                    disk = " ".join(f"{k}={v / 1e6:.1f}" for k, v in r["disk_breakdown"].items()
-                                    if v >= 50_000)
-                    log(f"  {peer}: {r['samples_per_s']:,.0f} samples/s, "
-                        f"cpu {r['cpu_s_per_m']:.3f} s/M ({r['cpu_s_per_m_to_exit']:.3f} to "
-                        f"exit), rss {r['peak_rss_mib']:.0f} MiB, "
-                        f"{r['bytes_per_sample']:.3f} B/sample (MB: {disk}), "
-                        f"stop {r['stop_s']:.1f} s"
-                        f"{'' if r['ok'] else ', PROBLEMS: ' + '; '.join(r['problems'])}")
+        alternate_rounds(a, peers, skipped, runs,
+                         lambda peer, rnd: run_one(a, peer, rnd, corpus, man, work), _report)
     except KeyboardInterrupt as exc:
         interrupted = True
         log(f"interrupted ({exc or 'Ctrl-C'}): stopping what runs, summarizing finished runs")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)  # cleanup is bounded: let it finish
-        for p in list(RUNNING):
-            log(f"stopping leftover process {p.pid}")
-            stop_process(p)
+        stop_leftovers()
         if temp and not a.keep:
             shutil.rmtree(temp, ignore_errors=True)
     peers_out, ratios = summarize(a, runs, peers, skipped)
