@@ -538,6 +538,14 @@ def hitcount(ctx: RenderContext, seriesList: Lists, intervalString: str,
 # --- time ---------------------------------------------------------------------------------
 
 
+def _backwards(interval: str) -> tuple[str, int]:
+    """A shift interval as graphite spells it (no sign = back in time) and its seconds."""
+    text = str(interval)
+    if text[:1].isdigit():
+        text = "-" + text
+    return text, interval_arg(text)
+
+
 @register("timeShift", [SERIES_LIST,
                         param("timeShift", "interval", required=True,
                               suggestions=["1h", "6h", "12h", "1d", "2d", "7d", "14d",
@@ -548,13 +556,10 @@ def timeShift(ctx: RenderContext, seriesList: Lists, timeShift: str, resetEnd: b
               alignDST: bool = False) -> Lists:
     """The same target over a shifted time range, drawn at the request's times.
     A shift without sign goes back in time. ``alignDST`` has no effect (UTC)."""
-    shift = str(timeShift)
-    if shift[:1].isdigit():
-        shift = "-" + shift
-    delta = interval_arg(shift)
-    if not any(len(sl) for sl in seriesList):
+    shift, delta = _backwards(timeShift)
+    first = next((sl for sl in seriesList if len(sl)), None)
+    if first is None:
         return []
-    first = next(sl for sl in seriesList if len(sl))
     out = []
     for sl in reevaluate(ctx, seriesList, ctx.start + delta, ctx.end + delta):
         if not len(sl):
@@ -593,13 +598,10 @@ def timeStack(ctx: RenderContext, seriesList: Lists, timeShiftUnit: str = "1d",
               timeShiftStart: int = 0, timeShiftEnd: int = 7) -> Lists:
     """The target shifted back by 0, 1, ... (``timeShiftStart`` to ``timeShiftEnd - 1``)
     units, all drawn at the request's times."""
-    unit = str(timeShiftUnit)
-    if unit[:1].isdigit():
-        unit = "-" + unit
-    delta = interval_arg(unit)
-    if not any(len(sl) for sl in seriesList):
+    unit, delta = _backwards(timeShiftUnit)
+    first = next((sl for sl in seriesList if len(sl)), None)
+    if first is None:
         return []
-    first = next(sl for sl in seriesList if len(sl))
     out = []
     for shift in range(int(timeShiftStart), int(timeShiftEnd)):
         for sl in reevaluate(ctx, seriesList, ctx.start + delta * shift,
