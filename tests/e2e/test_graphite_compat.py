@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import REPO, Proc, require_binary
+from tests.e2e.harness import REPO, Store, require_binary
 from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
@@ -58,19 +58,6 @@ def _by_function(results: list[dict]) -> str:
     return "\n".join(f"  {fn:<{width}} {p}/{p + f}" for fn, (p, f) in sorted(counts.items()))
 
 
-def _start_store(tmp_path: Path, carbon_port: int) -> tuple[Proc, int]:
-    port = free_port()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    proc = Proc("graphite-compat-tsdb", [
-        sys.executable, "-m", "tsdb.cli", "serve", "--data-dir", str(tmp_path / "tsdb-data"),
-        "--listen", f"127.0.0.1:{port}", "--retention", "0",
-        "--carbon-listen", f"127.0.0.1:{carbon_port}", "--carbon-pickle-listen", "",
-    ], tmp_path / "graphite-compat-tsdb.log", cwd=REPO, env=env)
-    proc.wait_http_ok(port, "/-/ready", 60.0)
-    return proc, port
-
-
 def test_graphite_compatibility(tmp_path):
     if not (COMPAT_DIR / "compare.py").is_file():
         pytest.fail(f"Graphite compatibility harness not found at {COMPAT_DIR}: it is "
@@ -79,24 +66,24 @@ def test_graphite_compatibility(tmp_path):
     require_binary("graphite-manage", "graphite-web")
     require_binary("carbon-cache", "graphite-carbon")
     dataset = tmp_path / "dataset"
-    ref_port, ref_carbon, store_carbon = free_port(), free_port(), free_port()
+    ref_port, ref_carbon = free_port(), free_port()
     reference = ["bash", str(COMPAT_DIR / "reference.sh")]
     where = ["--port", str(ref_port), "--dir", str(tmp_path / "reference")]
     report_path = tmp_path / "compare.json"
     _run([*reference, "start", *where, "--carbon-port", str(ref_carbon), "--data",
           str(dataset)], 400, "reference.sh start")
     try:
-        store, port = _start_store(tmp_path, store_carbon)
+        store = Store(tmp_path / "tsdb-data", tmp_path, name="graphite-compat-tsdb")
         try:
-            target = f"http://127.0.0.1:{port}"
-            _run([sys.executable, "load.py", f"127.0.0.1:{store_carbon}", "--data",
+            target = f"http://127.0.0.1:{store.port}"
+            _run([sys.executable, "load.py", f"127.0.0.1:{store.carbon_port}", "--data",
                   str(dataset), "--wait", target, "--timeout", "120"], 200, "load.py")
             compare = _run([sys.executable, "compare.py", "--ref",
                             f"http://127.0.0.1:{ref_port}", "--target", target, "--targets",
                             "public.txt", "--by-function", "--quiet", "--json",
                             str(report_path)], 300, "compare.py", ok=(0, 1))
         finally:
-            store.stop(timeout=30)
+            store.proc.stop(timeout=30)
     finally:
         subprocess.run([*reference, "stop", *where, "--purge"], capture_output=True,
                        timeout=90, cwd=COMPAT_DIR)
